@@ -1,0 +1,1 @@
+"""Alternative array backends (torch, dask) with the interface of somkit._kernels."""

@@ -1,0 +1,83 @@
+"""Codebook initialisation: pca (linear), sample, random, or a given array."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from somkit._kernels import normalize_rows
+
+INITS = ("pca", "sample", "random")
+
+
+def _weighted_moments(X, sample_weight):
+    """Weighted mean and covariance, chunked (X may be a memmap)."""
+    n, d = X.shape
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    total = sw.sum()
+    mean = np.zeros(d)
+    for a in range(0, n, 65536):
+        mean += sw[a : a + 65536] @ np.asarray(X[a : a + 65536], dtype=np.float64)
+    mean /= total
+    cov = np.zeros((d, d))
+    for a in range(0, n, 65536):
+        C = np.asarray(X[a : a + 65536], dtype=np.float64) - mean
+        cov += (C * sw[a : a + 65536, None]).T @ C
+    cov /= max(total - 1.0, 1.0) if sample_weight is None else total
+    return mean, cov
+
+
+def pca_init(X, grid, sample_weight=None):
+    """Linear initialisation along the leading principal components.
+
+    Units are spread over the plane (or line, or volume) of the leading
+    principal components, each axis scaled by the component's standard
+    deviation, as in the SOM Toolbox's ``som_lininit``: the grid axis with
+    the largest extent gets the first component. Grid positions (hex too) are
+    normalised to [-1, 1] per axis; axes of extent zero (a 1-row grid) get no
+    component.
+    """
+    mean, cov = _weighted_moments(X, sample_weight)
+    evals, evecs = np.linalg.eigh(cov)
+    order = np.argsort(evals)[::-1]
+    evals = np.maximum(evals[order], 0.0)
+    evecs = evecs[:, order]
+    # Fix the sign of each component so results do not depend on LAPACK.
+    signs = np.sign(evecs[np.argmax(np.abs(evecs), axis=0), np.arange(len(evals))])
+    evecs = evecs * np.where(signs == 0, 1.0, signs)
+    pos = grid.positions
+    extent = np.ptp(pos, axis=0)
+    axes = [a for a in np.argsort(-extent, kind="stable") if extent[a] > 0]
+    W = np.tile(mean, (grid.n_units, 1))
+    for k, axis in enumerate(axes[: len(evals)]):
+        p = pos[:, axis]
+        u = 2.0 * (p - p.min()) / extent[axis] - 1.0
+        W += np.outer(u, evecs[:, k] * np.sqrt(evals[k]))
+    return W
+
+
+def init_codebook(X, grid, init, rng, sample_weight=None):
+    """Initial codebook (float64, shape (n_units, n_features))."""
+    n, d = X.shape
+    m = grid.n_units
+    if isinstance(init, str) and init == "pca":
+        return pca_init(X, grid, sample_weight)
+    if isinstance(init, str) and init == "sample":
+        p = None if sample_weight is None else np.asarray(sample_weight, float)
+        available = n if p is None else np.count_nonzero(p)
+        if p is not None:
+            p = p / p.sum()
+        rows = rng.choice(n, size=m, replace=m > available, p=p)
+        return np.asarray(X[rows], dtype=np.float64)
+    if isinstance(init, str) and init == "random":
+        lo = np.full(d, np.inf)
+        hi = np.full(d, -np.inf)
+        for a in range(0, n, 65536):
+            C = np.asarray(X[a : a + 65536], dtype=np.float64)
+            lo = np.minimum(lo, C.min(axis=0))
+            hi = np.maximum(hi, C.max(axis=0))
+        return lo + rng.random((m, d)) * (hi - lo)
+    return np.array(init, dtype=np.float64)
+
+
+def finish_init(W, metric):
+    return normalize_rows(W) if metric == "cosine" else W

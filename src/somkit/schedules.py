@@ -1,0 +1,19 @@
+"""Decay schedules for ``SOM(radius=..., learning_rate=...)`` (public)."""
+
+from somkit._schedules import (
+    Constant,
+    ExponentialDecay,
+    InverseDecay,
+    LinearDecay,
+    Schedule,
+    StepDecay,
+)
+
+__all__ = [
+    "Constant",
+    "ExponentialDecay",
+    "InverseDecay",
+    "LinearDecay",
+    "Schedule",
+    "StepDecay",
+]
