@@ -139,12 +139,15 @@ class Grid:
         return np.ravel_multi_index(tuple(np.moveaxis(coords, -1, 0)), self.shape)
 
     # --------------------------------------------------------------- distances
-    def _delta(self, a, b):
-        """Position differences a - b (broadcasting), wrapped if periodic."""
-        d = a - b
+    def _delta(self, a, b, period=None):
+        """|a - b| per axis (broadcasting), wrapped if periodic.
+
+        ``period`` defaults to the full period vector (last axis = grid axis).
+        """
+        d = np.abs(a - b)
         if self.periodic:
-            d = np.abs(d)
-            d = np.minimum(d, self.period - d)
+            period = self.period if period is None else period
+            d = np.minimum(d, period - d)
         return d
 
     def distances_between(self, i, j):
@@ -168,7 +171,9 @@ class Grid:
     def _pairwise(self, p):
         d2 = np.zeros((len(p), self.n_units))
         for k in range(self.ndim):
-            dk = self._delta(p[:, k : k + 1], self.positions[None, :, k])
+            dk = self._delta(
+                p[:, k : k + 1], self.positions[None, :, k], self.period[k]
+            )
             d2 += dk * dk
         return np.sqrt(d2)
 

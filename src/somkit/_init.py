@@ -22,7 +22,8 @@ def _weighted_moments(X, sample_weight):
     for a in range(0, n, 65536):
         C = np.asarray(X[a : a + 65536], dtype=np.float64) - mean
         cov += (C * sw[a : a + 65536, None]).T @ C
-    cov /= max(total - 1.0, 1.0) if sample_weight is None else total
+    # Population covariance: weights act exactly like repeated samples.
+    cov /= total
     return mean, cov
 
 

@@ -357,7 +357,9 @@ def batch_update(W, sums, wsum, grid, kernel, sigma, metric):
     both = np.concatenate([sums, wsum[:, None]], axis=1)
     sm = smooth(grid, kernel, sigma, both)
     num, den = sm[:, :-1], sm[:, -1]
-    ok = den > 1e-12 * max(float(wsum.max()), 1e-300)
+    # Kernels with negative lobes (mexican_hat) can give negative totals; the
+    # rule is applied as written wherever the total is not (nearly) zero.
+    ok = np.abs(den) > 1e-12 * max(float(wsum.max()), 1e-300)
     new = W.astype(np.float64, copy=True)
     new[ok] = num[ok] / den[ok, None]
     if metric == "cosine":

@@ -515,6 +515,7 @@ default="pca"
         ``outlier_threshold_ - distance to BMU``: negative values flag samples
         farther from the map than 99% of the training data.
         """
+        check_is_fitted(self, "codebook_")
         return self.outlier_threshold_ + self.score_samples(X)
 
     def score(self, X, y=None, sample_weight=None):
