@@ -143,11 +143,16 @@ def load(path):
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"model file not found: {str(path)!r}.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path}: not a readable somkit model file (not an .npz archive; "
+            "truncated or corrupt?)."
+        )
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+        if "pickle" in str(exc) or "Object arrays" in str(exc):
             raise ValueError(
                 f"{path}: refusing to load object arrays (pickled data); a somkit "
                 "model file holds numeric arrays and JSON only."

@@ -1,0 +1,114 @@
+"""somkit.metrics against loop references."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from sklearn.datasets import load_iris
+
+from somkit import SOM, metrics
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X = load_iris().data
+    return SOM((5, 6), topology="hex", n_epochs=5, random_state=0).fit(X), X
+
+
+def _ref_neighbours(rows, cols, r, c, diagonal=False):
+    """Adjacent cells of a rect grid, written out by hand."""
+    steps = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+    if diagonal:
+        steps += [(-1, -1), (-1, 1), (1, -1), (1, 1)]
+    return {
+        (r + dr, c + dc)
+        for dr, dc in steps
+        if 0 <= r + dr < rows and 0 <= c + dc < cols
+    }
+
+
+def test_quantization_error_loop(fitted):
+    som, X = fitted
+    W = som.codebook_.astype(float)
+    ref = np.mean([min(np.linalg.norm(x - w) for w in W) for x in X])
+    assert metrics.quantization_error(som, X) == pytest.approx(ref, rel=1e-5)
+    w = np.arange(len(X), dtype=float)
+    d = cdist(X, W).min(axis=1)
+    assert metrics.quantization_error(som, X, sample_weight=w) == pytest.approx(
+        np.average(d, weights=w), rel=1e-5
+    )
+    assert som.score(X) == pytest.approx(-ref, rel=1e-5)
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_topographic_error_rect_loop(diagonal):
+    X = load_iris().data
+    som = SOM((4, 5), n_epochs=2, radius=0.5, random_state=0).fit(X)
+    W = som.codebook_.astype(float)
+    bad = 0
+    for x in X:
+        order = np.argsort(np.linalg.norm(W - x, axis=1), kind="stable")
+        b1, b2 = divmod(int(order[0]), 5), divmod(int(order[1]), 5)
+        bad += b2 not in _ref_neighbours(4, 5, *b1, diagonal=diagonal)
+    kind = "diagonal" if diagonal else "edges"
+    assert metrics.topographic_error(som, X, adjacency=kind) == pytest.approx(
+        bad / len(X)
+    )
+    assert som.topographic_error(X, adjacency=kind) == pytest.approx(bad / len(X))
+
+
+def test_topographic_error_hex_uses_six_neighbours(fitted):
+    som, X = fitted
+    W = som.codebook_.astype(float)
+    pos = []
+    for r in range(5):
+        for c in range(6):
+            pos.append((r * math.sqrt(3) / 2, c + 0.5 * (r % 2)))
+    pos = np.array(pos)
+    bad = 0
+    for x in X:
+        o = np.argsort(np.linalg.norm(W - x, axis=1), kind="stable")
+        bad += not np.isclose(np.linalg.norm(pos[o[0]] - pos[o[1]]), 1.0)
+    assert metrics.topographic_error(som, X) == pytest.approx(bad / len(X))
+
+
+def test_distortion_radius_zero_is_mean_squared_qe(fitted):
+    som, X = fitted
+    d = cdist(X, som.codebook_.astype(float)).min(axis=1)
+    assert metrics.distortion(som, X, radius=0) == pytest.approx(
+        np.mean(d**2), rel=1e-5
+    )
+    # A wider kernel averages over farther units: distortion grows.
+    assert metrics.distortion(som, X, radius=2.0) > metrics.distortion(som, X, radius=0)
+
+
+def test_trustworthiness_ordered_vs_scrambled(fitted):
+    som, X = fitted
+    good = metrics.trustworthiness(som, X, n_neighbors=5)
+    scrambled = SOM((5, 6), topology="hex", n_epochs=1, random_state=0).fit(X)
+    perm = np.random.default_rng(0).permutation(scrambled.grid_.n_units)
+    scrambled._set_codebook(som.codebook_[perm])
+    bad = metrics.trustworthiness(scrambled, X, n_neighbors=5)
+    assert 0.9 < good <= 1.0
+    assert bad < good - 0.03
+    with pytest.raises(ValueError, match="n_neighbors"):
+        metrics.trustworthiness(som, X, n_neighbors=100)
+
+
+def test_metric_argument_errors(fitted):
+    som, X = fitted
+    with pytest.raises(ValueError, match="adjacency"):
+        metrics.topographic_error(som, X, adjacency="corners")
+    with pytest.raises(ValueError, match="features"):
+        metrics.quantization_error(som, X[:, :2])
+
+
+def test_metrics_chunked_equal_whole(fitted):
+    som, X = fitted
+    small = SOM(**{**som.get_params(), "batch_size": 7})
+    small.__dict__.update({k: v for k, v in som.__dict__.items() if k.endswith("_")})
+    assert metrics.quantization_error(small, X) == pytest.approx(
+        metrics.quantization_error(som, X), rel=1e-6
+    )
+    assert metrics.topographic_error(small, X) == metrics.topographic_error(som, X)
