@@ -10,7 +10,11 @@ INITS = ("pca", "sample", "random")
 
 
 def _weighted_moments(X, sample_weight):
-    """Weighted mean and covariance, chunked (X may be a memmap)."""
+    """Weighted mean and population covariance, chunked (X may be a memmap)."""
+    if type(X).__module__.startswith("dask"):
+        from somkit._backends.dask import moments
+
+        return moments(X, sample_weight)
     n, d = X.shape
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
     total = sw.sum()
