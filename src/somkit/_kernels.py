@@ -15,6 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from scipy import sparse
+from scipy.spatial.distance import cdist
 
 from somkit._neighborhood import neighborhood, support
 
@@ -199,10 +200,6 @@ class Codebook:
             return _pair_distance(C - self.shift, self.Ws, idx, "euclidean")
         return _pair_distance(C, self.W, idx, self.metric)
 
-    def distances(self, C, out_dtype=np.float64):
-        """Distances of chunk rows to every unit, shape (len(C), n_units)."""
-        return pairwise_distances(C, self.W, self.metric, out_dtype=out_dtype)
-
 
 def bmu(X, W, metric, *, second=False, batch_size=None, dtype=None):
     """Best-matching units of all rows of ``X`` (chunked).
@@ -259,10 +256,10 @@ def pairwise_distances(A, B, metric, out_dtype=np.float64):
         return np.maximum(1.0 - normalize_rows(A) @ normalize_rows(B).T, 0.0)
     if metric == "dot":
         return -(A @ B.T)
-    if metric == "manhattan":
-        return np.abs(A[:, None, :] - B[None, :, :]).sum(axis=2)
-    if metric == "chebyshev":
-        return np.abs(A[:, None, :] - B[None, :, :]).max(axis=2)
+    if metric in ("manhattan", "chebyshev"):
+        # scipy's C loops: no (len(A), len(B), n_features) temporary.
+        name = "cityblock" if metric == "manhattan" else "chebyshev"
+        return cdist(A, B, metric=name).astype(out_dtype, copy=False)
     raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
 
 
