@@ -80,10 +80,23 @@ def new_axes(ax, extent=(1.0, 1.0), colorbar=False):
 
     w, h = (max(float(v), 1e-9) for v in extent)
     m = max(w, h)
-    figsize = (max(2.5, 6.0 * w / m + (1.4 if colorbar else 0.4)),)
-    figsize += (max(1.6, 6.0 * h / m + 0.4),)
+    flat = w > 4 * h  # colour bar goes below (see add_colorbar)
+    bar_w, bar_h = (0.0, 0.9) if flat else (1.4, 0.0)
+    if not colorbar:
+        bar_w, bar_h = 0.0, 0.0
+    figsize = (max(2.5, 6.0 * w / m + 0.4 + bar_w), max(1.6, 6.0 * h / m + 0.4 + bar_h))
     _, ax = plt.subplots(figsize=figsize)
     return ax
+
+
+def add_colorbar(ax, coll, label, verts):
+    """Colour bar at the right, or below a long flat map (e.g. a chain)."""
+    w, h = extent_of(verts)
+    if w > 4 * h:
+        return ax.figure.colorbar(
+            coll, ax=ax, label=label, orientation="horizontal", aspect=40, pad=0.05
+        )
+    return ax.figure.colorbar(coll, ax=ax, label=label)
 
 
 def extent_of(verts):

@@ -11,6 +11,7 @@ import numpy as np
 from somkit import _umatrix
 from somkit.plot._cells import (
     HEX_INNER_SQUARE,
+    add_colorbar,
     cell_vertices,
     check_flat,
     check_som,
@@ -87,7 +88,7 @@ def umatrix(
     ax = new_axes(ax, extent_of(verts), colorbar)
     coll = draw_cells(ax, verts, U.ravel(), cmap=cmap, vmin=vmin, vmax=vmax, **style)
     if colorbar:
-        ax.figure.colorbar(coll, ax=ax, label="distance to neighbours")
+        add_colorbar(ax, coll, "distance to neighbours", verts)
     return ax
 
 
@@ -155,7 +156,7 @@ def hits(
     style.setdefault("edgecolor", "0.8")
     coll = draw_cells(ax, verts, counts, cmap=cmap, vmin=0, **style)
     if colorbar:
-        ax.figure.colorbar(coll, ax=ax, label="hits")
+        add_colorbar(ax, coll, "hits", verts)
     if annotate == "auto":
         annotate = grid.n_units <= 400
     elif not isinstance(annotate, bool | np.bool_):
