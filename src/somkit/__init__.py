@@ -14,8 +14,16 @@ __version__ = "0.1.0"
 __all__ = ["SOM", "SOMClustering", "load", "reduce", "umatrix", "__version__"]
 
 
+_SUBMODULES = ("metrics", "plot", "neupy", "features", "schedules", "datasets", "apps")
+
+
 def __getattr__(name):
-    # Parts written in their own modules, imported on first use.
+    # Parts written in their own modules, imported on first use, so that
+    # `import somkit` stays light (no matplotlib, torch or dask).
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"somkit.{name}")
     if name == "SOMClustering":
         from somkit._clustering import SOMClustering
 
