@@ -417,7 +417,9 @@ def _one_line(exc):
     return text
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    name="somkit", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(package_name="somkit", prog_name="somkit")
 @click.option(
     "--debug",
