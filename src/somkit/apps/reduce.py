@@ -127,8 +127,8 @@ def run(
         f"somkit.reduce scores {metrics['accuracy_som']:.3f} on held-out digits, "
         f"one trained on {n_picked} random digits {metrics['accuracy_random']:.3f} "
         f"(means over {n_seeds} seeds; the SOM pick wins {metrics['wins']} of "
-        f"{n_seeds}). Every seed's picks are "
-        f"{metrics['min_distinct']:.0%} distinct or more."
+        f"{n_seeds}). In every seed at least {metrics['min_distinct']:.0%} of the "
+        "picks are distinct samples."
     )
     return AppResult(NAME, TITLE, {"picked": fig1, "accuracy": fig2}, metrics, text)
 
