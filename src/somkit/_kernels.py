@@ -12,11 +12,18 @@ as ``||x - w_bmu||``. Ties go to the lowest unit index.
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 from scipy import sparse
 from scipy.spatial.distance import cdist
 
+from somkit._grid import _EPS as _GRID_EPS
 from somkit._neighborhood import neighborhood, support
 
 METRICS = ("euclidean", "cosine", "dot", "manhattan", "chebyshev")
@@ -58,35 +65,43 @@ def as_chunk(X, start, stop, dtype, metric):
 
 
 # ---------------------------------------------------------------- numba parts
-@numba.njit(parallel=True, cache=True, fastmath=False)
+# Every kernel here is serial and releases the GIL. A pass over the data runs
+# its chunks on a few Python threads, each with a single-threaded BLAS, so the
+# GEMM and the scans never fight two thread pools for the same cores.
+_METRIC_NUM = {"euclidean": 0, "cosine": 1, "dot": 2, "manhattan": 3, "chebyshev": 4}
+
+
+@numba.njit(nogil=True, cache=True)
 def _top2_scores(S, bias, idx1, idx2):
     """Per row, the two lowest ``S[i, j] + bias[j]`` (ties -> lowest j)."""
     n, m = S.shape
-    for i in numba.prange(n):
+    for i in range(n):
         b1 = np.inf
         b2 = np.inf
         j1 = 0
         j2 = 0
         for j in range(m):
             v = S[i, j] + bias[j]
-            if v < b1:
-                b2 = b1
-                j2 = j1
-                b1 = v
-                j1 = j
-            elif v < b2:
-                b2 = v
-                j2 = j
+            # v >= b2 for almost every unit: one comparison on the common path
+            if v < b2:
+                if v < b1:
+                    b2 = b1
+                    j2 = j1
+                    b1 = v
+                    j1 = j
+                else:
+                    b2 = v
+                    j2 = j
         idx1[i] = j1
         idx2[i] = j2 if m > 1 else j1
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(nogil=True, cache=True)
 def _top2_direct(X, W, metric_id, idx1, idx2):
     """Top-2 BMUs for manhattan (0) / chebyshev (1) by direct loops."""
     n, d = X.shape
     m = W.shape[0]
-    for i in numba.prange(n):
+    for i in range(n):
         b1 = np.inf
         b2 = np.inf
         j1 = 0
@@ -111,11 +126,89 @@ def _top2_direct(X, W, metric_id, idx1, idx2):
         idx2[i] = j2 if m > 1 else j1
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(nogil=True, cache=True)
+def _finish_rows(
+    C,
+    Cs,
+    Ws,
+    W,
+    idx1,
+    idx2,
+    sw,
+    metric,
+    dist,
+    sums,
+    wsum,
+    pos,
+    period,
+    periodic,
+    te_limit,
+):
+    """Per row of a chunk: exact distance to its BMU, unit sums, TE count.
+
+    ``dist[i]`` is the distance of row i to unit ``idx1[i]`` in ``metric``
+    (euclidean: on the shifted ``Cs``/``Ws``, in float64). When ``sums`` has
+    rows, ``sums[j] += sw[i] C[i]`` and ``wsum[j] += sw[i]`` (float64). When
+    ``te_limit >= 0``, rows whose two best units are farther apart than
+    ``te_limit`` on the grid (or coincide) count as topographic errors.
+
+    Returns (weighted distance sum, weighted TE count, total weight).
+    """
+    n, d = C.shape
+    ndim = pos.shape[1]
+    accumulate = sums.shape[0] > 0
+    qe = 0.0
+    te = 0.0
+    tot = 0.0
+    for i in range(n):
+        j = idx1[i]
+        acc = 0.0
+        if metric == 0:
+            for k in range(d):
+                t = np.float64(Cs[i, k]) - np.float64(Ws[j, k])
+                acc += t * t
+            r = math.sqrt(acc)
+        elif metric == 1 or metric == 2:
+            for k in range(d):
+                acc += np.float64(C[i, k]) * np.float64(W[j, k])
+            r = max(0.0, 1.0 - acc) if metric == 1 else -acc
+        elif metric == 3:
+            for k in range(d):
+                acc += abs(np.float64(C[i, k]) - np.float64(W[j, k]))
+            r = acc
+        else:
+            for k in range(d):
+                t = abs(np.float64(C[i, k]) - np.float64(W[j, k]))
+                if t > acc:
+                    acc = t
+            r = acc
+        dist[i] = r
+        w = sw[i]
+        qe += w * r
+        tot += w
+        if accumulate and w != 0.0:
+            wsum[j] += w
+            for k in range(d):
+                sums[j, k] += w * C[i, k]
+        if te_limit >= 0.0:
+            j2 = idx2[i]
+            d2 = 0.0
+            for a in range(ndim):
+                delta = abs(pos[j, a] - pos[j2, a])
+                if periodic:
+                    delta = min(delta, period[a] - delta)
+                d2 += delta * delta
+            g = math.sqrt(d2)
+            if not (g > _GRID_EPS and g <= te_limit + _GRID_EPS):
+                te += w
+    return qe, te, tot
+
+
+@numba.njit(nogil=True, cache=True)
 def _winner_sqdist(X, W, idx, out):
     """Exact squared euclidean distance of each row to its unit, in float64."""
     n, d = X.shape
-    for i in numba.prange(n):
+    for i in range(n):
         acc = 0.0
         j = idx[i]
         for k in range(d):
@@ -124,7 +217,7 @@ def _winner_sqdist(X, W, idx, out):
         out[i] = acc
 
 
-@numba.njit(cache=True)
+@numba.njit(nogil=True, cache=True)
 def _accumulate(X, idx, sw, sums, wsum):
     """sums[idx[i]] += sw[i] * X[i]; wsum[idx[i]] += sw[i] (float64)."""
     n, d = X.shape
@@ -136,6 +229,54 @@ def _accumulate(X, idx, sw, sums, wsum):
         wsum[j] += w
         for k in range(d):
             sums[j, k] += w * X[i, k]
+
+
+# ------------------------------------------------------------- threading
+# Passes smaller than this (rows x units x features) run in the calling thread.
+_THREAD_WORK = 1 << 24
+_POOL = None
+_POOL_LOCK = threading.Lock()
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE = {"controller": None, "depth": 0, "limiter": None}
+
+
+def n_workers():
+    """Threads a pass over the data uses (``NUMBA_NUM_THREADS``, CPU affinity)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(int(numba.config.NUMBA_NUM_THREADS), cpus))
+
+
+def _pool(workers):
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:
+            _POOL = ThreadPoolExecutor(workers, thread_name_prefix="somkit")
+        return _POOL
+
+
+@contextlib.contextmanager
+def _blas_single_thread():
+    """BLAS limited to one thread while any pass runs threads (re-entrant)."""
+    with _BLAS_LOCK:
+        if _BLAS_STATE["depth"] == 0:
+            ctl = _BLAS_STATE["controller"]
+            if ctl is None:
+                from threadpoolctl import ThreadpoolController
+
+                ctl = _BLAS_STATE["controller"] = ThreadpoolController()
+            _BLAS_STATE["limiter"] = ctl.limit(limits=1, user_api="blas")
+        _BLAS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["depth"] -= 1
+            if _BLAS_STATE["depth"] == 0:
+                _BLAS_STATE["limiter"].restore_original_limits()
+                _BLAS_STATE["limiter"] = None
 
 
 # ------------------------------------------------------------- BMU search
@@ -170,6 +311,8 @@ class Codebook:
             W = normalize_rows(W)
         self.W = W
         self.n_units = W.shape[0]
+        self.shift = None
+        self.Ws = W
         if metric == "euclidean":
             self.shift = W.mean(axis=0, dtype=np.float64).astype(W.dtype)
             Ws = W - self.shift
@@ -177,8 +320,6 @@ class Codebook:
             self.Wt = np.ascontiguousarray((-2 * Ws).T)
             self.bias = np.einsum("ij,ij->i", Ws, Ws).astype(W.dtype)
         elif metric in ("cosine", "dot"):
-            self.shift = None
-            self.Ws = W
             self.Wt = np.ascontiguousarray(-W.T)
             self.bias = np.zeros(W.shape[0], dtype=W.dtype)
 
@@ -201,6 +342,141 @@ class Codebook:
         return _pair_distance(C, self.W, idx, self.metric)
 
 
+_NO_SUMS = np.zeros((0, 1))
+_NO_POS = np.zeros((1, 1))
+_NO_PERIOD = np.ones(1)
+
+
+class _Worker:
+    """Buffers and running totals of one thread of a pass."""
+
+    def __init__(self, cb, rows, d, dtype, accumulate):
+        self.C = np.empty((rows, d), dtype=dtype)
+        self.Cs = np.empty((rows, d), dtype=dtype) if cb.shift is not None else None
+        gemm = cb.metric in _GEMM_METRICS
+        self.S = np.empty((rows, cb.n_units), dtype=dtype) if gemm else None
+        self.idx1 = np.empty(rows, dtype=np.int64)
+        self.idx2 = np.empty(rows, dtype=np.int64)
+        self.dist = np.empty(rows)
+        self.ones = np.ones(rows)
+        m = cb.n_units
+        self.sums = np.zeros((m, d)) if accumulate else _NO_SUMS
+        self.wsum = np.zeros(m if accumulate else 0)
+        self.qe = self.te = self.weight = 0.0
+
+
+def _rows(X, a, b, dtype, buf):
+    """``X[a:b]`` as a C-contiguous ``dtype`` array (a view when possible)."""
+    part = X[a:b]
+    if isinstance(part, np.ndarray) and part.dtype == dtype and part.flags.c_contiguous:
+        return np.asarray(part)
+    out = buf[: b - a]
+    out[...] = part
+    return out
+
+
+def _scan(
+    X, cb, dtype, *, rows, sample_weight=None, accumulate=False, te=None, out=None
+):
+    """One pass over X with codebook ``cb``: BMUs, distances, sums, TE.
+
+    Chunks of ``rows`` rows are shared out, in a fixed pattern, among up to
+    :func:`n_workers` threads; each thread keeps its own float64 totals,
+    added in thread order at the end (results do not depend on timing).
+
+    Parameters
+    ----------
+    te : (Grid, limit) or None
+        Count topographic errors with this adjacency limit.
+    out : dict or None
+        Arrays of length n_samples to fill: "idx", "dist", "idx2".
+
+    Returns
+    -------
+    workers : list of _Worker (their ``sums``, ``wsum``, ``qe``, ``te``,
+        ``weight``).
+    """
+    n, d = X.shape
+    m = cb.n_units
+    metric = _METRIC_NUM[cb.metric]
+    workers = n_workers() if n * m * max(d, 1) >= _THREAD_WORK else 1
+    rows = max(1, min(rows, n))
+    if workers > 1:
+        rows = min(rows, -(-n // workers))
+    n_chunks = -(-n // rows) if n else 0
+    workers = max(1, min(workers, n_chunks))
+    if te is not None and m > 1:
+        grid, limit = te
+        pos, period, periodic = grid.positions, grid.period, bool(grid.periodic)
+        pos = np.ascontiguousarray(pos, dtype=np.float64)
+        period = np.ascontiguousarray(period, dtype=np.float64)
+    else:
+        pos, period, periodic, limit = _NO_POS, _NO_PERIOD, False, -1.0
+    gemm = cb.metric in _GEMM_METRICS
+    state = [_Worker(cb, rows, d, dtype, accumulate) for _ in range(workers)]
+    sw_all = (
+        None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    )
+
+    def work(k):
+        s = state[k]
+        for c in range(k, n_chunks, workers):
+            a = c * rows
+            b = min(a + rows, n)
+            r = b - a
+            C = _rows(X, a, b, dtype, s.C)
+            if cb.metric == "cosine":
+                C = normalize_rows(C)
+            if out is not None:
+                i1 = out["idx"][a:b]
+                dist = out["dist"][a:b]
+                i2 = out["idx2"][a:b] if "idx2" in out else s.idx2[:r]
+            else:
+                i1, i2, dist = s.idx1[:r], s.idx2[:r], s.dist[:r]
+            Cs = C
+            if cb.shift is not None:
+                Cs = np.subtract(C, cb.shift, out=s.Cs[:r])
+            if gemm:
+                S = np.matmul(Cs, cb.Wt, out=s.S[:r])
+                _top2_scores(S, cb.bias, i1, i2)
+            else:
+                _top2_direct(C, cb.W, _METRIC_ID[cb.metric], i1, i2)
+            sw = s.ones[:r] if sw_all is None else sw_all[a:b]
+            q, t, w = _finish_rows(
+                C,
+                Cs,
+                cb.Ws,
+                cb.W,
+                i1,
+                i2,
+                sw,
+                metric,
+                dist,
+                s.sums,
+                s.wsum,
+                pos,
+                period,
+                periodic,
+                limit,
+            )
+            s.qe += q
+            s.te += t
+            s.weight += w
+
+    with _blas_single_thread():
+        if workers == 1:
+            work(0)
+            return state
+        pool = _pool(workers - 1)
+        futures = [pool.submit(work, k) for k in range(1, workers)]
+        try:
+            work(0)
+        finally:
+            for f in futures:
+                f.result()
+    return state
+
+
 def bmu(X, W, metric, *, second=False, batch_size=None, dtype=None):
     """Best-matching units of all rows of ``X`` (chunked).
 
@@ -212,22 +488,16 @@ def bmu(X, W, metric, *, second=False, batch_size=None, dtype=None):
     idx2 : ndarray of int64, only when ``second=True``
         Second-best unit.
     """
-    dtype = W.dtype if dtype is None else dtype
+    dtype = np.dtype(W.dtype if dtype is None else dtype)
     cb = Codebook(W.astype(dtype, copy=False), metric)
     n = X.shape[0]
-    idx = np.empty(n, dtype=np.int64)
-    idx2 = np.empty(n, dtype=np.int64) if second else None
-    dist = np.empty(n, dtype=np.float64)
-    for a, b in iter_chunks(n, chunk_rows(cb.n_units, batch_size)):
-        C = as_chunk(X, a, b, dtype, metric)
-        i1, i2 = cb.top2(C)
-        idx[a:b] = i1
-        dist[a:b] = cb.winner_distance(C, i1)
-        if second:
-            idx2[a:b] = i2
+    out = {"idx": np.empty(n, dtype=np.int64), "dist": np.empty(n, dtype=np.float64)}
     if second:
-        return idx, dist, idx2
-    return idx, dist
+        out["idx2"] = np.empty(n, dtype=np.int64)
+    _scan(X, cb, dtype, rows=chunk_rows(cb.n_units, batch_size), out=out)
+    if second:
+        return out["idx"], out["dist"], out["idx2"]
+    return out["idx"], out["dist"]
 
 
 def pairwise_distances(A, B, metric, out_dtype=np.float64):
@@ -278,28 +548,26 @@ def batch_sums(X, W, metric, sample_weight=None, *, batch_size=None, grid=None):
         of samples whose two best units are not adjacent on ``grid``) and
         ``weight`` (total sample weight), for the codebook entering the pass.
     """
-    dtype = W.dtype
     cb = Codebook(W, metric)
-    n, d = X.shape
-    m = cb.n_units
-    sums = np.zeros((m, d))
-    wsum = np.zeros(m)
-    qe = te = tot = 0.0
-    for a, b in iter_chunks(n, chunk_rows(m, batch_size)):
-        C = as_chunk(X, a, b, dtype, metric)
-        sw = (
-            np.ones(b - a)
-            if sample_weight is None
-            else np.asarray(sample_weight[a:b], dtype=np.float64)
-        )
-        i1, i2 = cb.top2(C)
-        _accumulate(C, i1, sw, sums, wsum)
-        dist = cb.winner_distance(C, i1)
-        qe += float(sw @ dist)
-        tot += float(sw.sum())
-        if grid is not None and m > 1:
-            te += float(sw @ ~grid.are_adjacent(i1, i2))
-    return sums, wsum, {"qe_sum": qe, "te_sum": te, "weight": tot}
+    state = _scan(
+        X,
+        cb,
+        W.dtype,
+        rows=chunk_rows(cb.n_units, batch_size),
+        sample_weight=sample_weight,
+        accumulate=True,
+        te=None if grid is None else (grid, 1.0),
+    )
+    sums, wsum = state[0].sums, state[0].wsum
+    for s in state[1:]:
+        sums += s.sums
+        wsum += s.wsum
+    stats = {
+        "qe_sum": sum(s.qe for s in state),
+        "te_sum": sum(s.te for s in state),
+        "weight": sum(s.weight for s in state),
+    }
+    return sums, wsum, stats
 
 
 def _separable_gaussian(grid, sums, sigma):

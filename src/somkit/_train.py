@@ -60,6 +60,10 @@ def run_epochs(W, X, sample_weight, plan, start_epoch, n_epochs, history, som=No
 
         bar = tqdm(total=n_epochs, desc="somkit", unit="epoch", leave=True)
     done = 0
+    # One BLAS thread: the big passes thread their chunks themselves, and a
+    # multi-threaded BLAS only loses time on the small per-epoch products.
+    blas = _kernels._blas_single_thread()
+    blas.__enter__()
     try:
         for i in range(n_epochs):
             t = start_epoch + i
@@ -97,6 +101,7 @@ def run_epochs(W, X, sample_weight, plan, start_epoch, n_epochs, history, som=No
             if stop:
                 break
     finally:
+        blas.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     return W, done
