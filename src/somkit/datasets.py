@@ -5,11 +5,151 @@ Every generator is self-contained and deterministic given ``random_state``.
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from importlib import resources
 from numbers import Integral
 
 import numpy as np
 
-__all__ = ["disc", "one_moon"]
+__all__ = ["disc", "one_moon", "photo_crops", "topic_sentences"]
+
+# Photos bundled with scikit-image (no download): class name -> loader name.
+_PHOTOS = {
+    "astronaut": "astronaut",
+    "cameraman": "camera",
+    "cat": "chelsea",
+    "coffee": "coffee",
+    "coins": "coins",
+    "horse": "horse",
+    "rocket": "rocket",
+    "galaxies": "hubble_deep_field",
+    "retina": "retina",
+    "motorcycle": "stereo_motorcycle",
+}
+
+
+@lru_cache(maxsize=len(_PHOTOS))
+def _load_photo(loader):
+    """One bundled photo as read-only uint8 RGB (cached)."""
+    try:
+        from skimage import data
+    except ImportError as exc:
+        raise ImportError(
+            "photo_crops needs scikit-image; install it with: "
+            "pip install 'somkit[deep]'"
+        ) from exc
+    img = getattr(data, loader)()
+    if isinstance(img, tuple):  # stereo_motorcycle: (left, right, disparity)
+        img = img[0]
+    img = np.asarray(img)
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    img = np.ascontiguousarray(img[:, :, :3], dtype=np.uint8)
+    img.flags.writeable = False
+    return img
+
+
+def photo_crops(n_per_photo=10, size=64, random_state=0, min_scale=0.5, max_scale=0.9):
+    """Labelled square crops of the photos bundled with scikit-image.
+
+    Ten photos (astronaut, cameraman, cat, coffee, coins, horse, rocket,
+    galaxies, retina, motorcycle); from each, ``n_per_photo`` random square
+    crops whose side is a random share in ``[min_scale, max_scale]`` of the
+    photo's shorter side, at a random position, mirrored left-right at
+    random, then resized to ``size`` x ``size``. Grey and binary photos are
+    turned into RGB. A crop's label is its source photo, so crops of one
+    photo show the same thing at different places and zooms.
+
+    Parameters
+    ----------
+    n_per_photo : int, default=10
+        Crops per photo.
+    size : int, default=64
+        Side of every crop in pixels.
+    random_state : int, numpy Generator or None, default=0
+    min_scale, max_scale : float, default=0.5, 0.9
+        Range of the crop side as a share of the photo's shorter side.
+
+    Returns
+    -------
+    images : ndarray of shape (10 * n_per_photo, size, size, 3), uint8
+    labels : ndarray of shape (10 * n_per_photo,), int
+        Index into ``class_names``; crops are grouped by photo.
+    class_names : list of str
+
+    Examples
+    --------
+    >>> images, labels, names = photo_crops(n_per_photo=2, size=32)
+    >>> images.shape, images.dtype, names[labels[0]]
+    ((20, 32, 32, 3), dtype('uint8'), 'astronaut')
+    """
+    for name, value in (("n_per_photo", n_per_photo), ("size", size)):
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    if not 0 < min_scale <= max_scale <= 1:
+        raise ValueError(
+            "min_scale and max_scale must satisfy 0 < min_scale <= max_scale <= 1, "
+            f"got {min_scale!r} and {max_scale!r}."
+        )
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise ImportError(
+            "photo_crops needs pillow; install it with: pip install 'somkit[deep]'"
+        ) from exc
+
+    rng = np.random.default_rng(random_state)
+    images, labels = [], []
+    for label, loader in enumerate(_PHOTOS.values()):
+        photo = _load_photo(loader)
+        h, w = photo.shape[:2]
+        short = min(h, w)
+        for _ in range(n_per_photo):
+            side = max(1, int(round(rng.uniform(min_scale, max_scale) * short)))
+            top = int(rng.integers(0, h - side + 1))
+            left = int(rng.integers(0, w - side + 1))
+            crop = photo[top : top + side, left : left + side]
+            if rng.random() < 0.5:
+                crop = crop[:, ::-1]
+            # PIL's bilinear filter widens with the scale: antialiased shrinking
+            small = Image.fromarray(np.ascontiguousarray(crop)).resize(
+                (size, size), Image.Resampling.BILINEAR
+            )
+            images.append(np.asarray(small, dtype=np.uint8))
+            labels.append(label)
+    return np.stack(images), np.asarray(labels, dtype=np.intp), list(_PHOTOS)
+
+
+def topic_sentences():
+    """Short English sentences on eight topics (40 each, 320 in all).
+
+    The topics are cooking, sport, space, computing, weather, health, music
+    and finance; the sentences were written for somkit (file
+    ``somkit/data/sentences.json``).
+
+    Returns
+    -------
+    sentences : list of str
+    labels : ndarray of shape (n_sentences,), int
+        Index into ``topic_names``; sentences are grouped by topic.
+    topic_names : list of str
+
+    Examples
+    --------
+    >>> sentences, labels, topics = topic_sentences()
+    >>> len(sentences), topics[labels[0]]
+    (320, 'cooking')
+    """
+    text = resources.files("somkit").joinpath("data/sentences.json").read_text("utf-8")
+    topics = json.loads(text)["topics"]
+    sentences, labels = [], []
+    for label, name in enumerate(topics):
+        sentences.extend(topics[name])
+        labels.extend([label] * len(topics[name]))
+    return sentences, np.asarray(labels, dtype=np.intp), list(topics)
 
 
 def _check_count(name, value, minimum=1):
