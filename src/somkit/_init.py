@@ -15,20 +15,10 @@ def _weighted_moments(X, sample_weight):
         from somkit._backends.dask import moments
 
         return moments(X, sample_weight)
-    n, d = X.shape
-    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    total = sw.sum()
-    mean = np.zeros(d)
-    for a in range(0, n, 65536):
-        mean += sw[a : a + 65536] @ np.asarray(X[a : a + 65536], dtype=np.float64)
-    mean /= total
-    cov = np.zeros((d, d))
-    for a in range(0, n, 65536):
-        C = np.asarray(X[a : a + 65536], dtype=np.float64) - mean
-        cov += (C * sw[a : a + 65536, None]).T @ C
-    # Population covariance: weights act exactly like repeated samples.
-    cov /= total
-    return mean, cov
+    from somkit._kernels import moments
+
+    # Threaded, float32 chunks with float64 sums for float32 data.
+    return moments(X, sample_weight)
 
 
 def pca_init(X, grid, sample_weight=None):
