@@ -344,6 +344,15 @@ def test_auto_grid_follows_pca_spread():
     assert 3 < rows / cols < 5
 
 
+def test_auto_grid_counts_sample_weight_as_repeats():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3)) * [3.0, 1.0, 1.0]
+    w = rng.integers(0, 4, size=300)
+    weighted = SOM("auto", n_epochs=1).fit(X, sample_weight=w)
+    repeated = SOM("auto", n_epochs=1).fit(np.repeat(X, w, axis=0))
+    assert weighted.grid_.shape == repeated.grid_.shape
+
+
 def test_decision_function_flags_far_points(blobs):
     som = SOM((4, 4), random_state=0).fit(blobs)
     assert np.mean(som.decision_function(blobs) < 0) <= 0.02

@@ -45,20 +45,21 @@ def default_radius(grid):
     return LinearDecay(start, min(1.5, start))
 
 
-def auto_grid(X, n_samples=None):
+def auto_grid(X, sample_weight=None):
     """Grid shape chosen from the data, as in the SOM Toolbox.
 
-    About ``5 * sqrt(n_samples)`` units; the ratio of the two sides is the
-    ratio of the standard deviations along the two leading principal
-    components (largest side first).
+    About ``5 * sqrt(n_samples)`` units (n_samples = total sample weight when
+    weights are given, so weights act like repeated rows); the ratio of the
+    two sides is the ratio of the standard deviations along the two leading
+    principal components (largest side first).
     """
     from somkit._init import _weighted_moments
 
-    n = X.shape[0] if n_samples is None else n_samples
+    n = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
     munits = max(4, int(round(5 * math.sqrt(n))))
-    if X.shape[1] < 2 or X.shape[0] < 3:
-        return (munits,) if X.shape[1] < 2 else (2, max(2, munits // 2))
-    _, cov = _weighted_moments(X, None)
+    if X.shape[1] < 2:
+        return (munits,)
+    _, cov = _weighted_moments(X, sample_weight)
     ev = np.sort(np.maximum(np.linalg.eigvalsh(cov), 0))[::-1]
     ratio = math.sqrt(ev[0] / ev[1]) if ev[1] > 0 else float(munits)
     ratio = min(max(ratio, 1.0), float(munits))
@@ -251,7 +252,7 @@ default="pca"
         as_schedule(self.learning_rate, "learning_rate", None)
         return dtype
 
-    def _make_grid(self, X):
+    def _make_grid(self, X, sample_weight=None):
         shape = self.grid
         if isinstance(shape, str):
             if shape != "auto":
@@ -259,7 +260,7 @@ default="pca"
                     "grid must be an int, a tuple of 1 to 3 positive ints or "
                     f"'auto'; got {shape!r}."
                 )
-            shape = auto_grid(X)
+            shape = auto_grid(X, sample_weight)
             if self.topology == "hex" and len(shape) == 1:
                 shape = (2, max(1, shape[0] // 2))
             if self.topology == "hex" and self.periodic and shape[0] % 2:
@@ -336,7 +337,7 @@ default="pca"
         )
 
     def _initialize(self, X, sample_weight, dtype, rng):
-        self.grid_ = self._make_grid(X)
+        self.grid_ = self._make_grid(X, sample_weight)
         self._radius_schedule_ = as_schedule(
             self.radius, "radius", default_radius(self.grid_)
         )
