@@ -131,6 +131,24 @@ def test_read_headerless_csv_and_positions(files):
     np.testing.assert_array_equal(d.labels, files["X"][:, 0])
 
 
+def test_text_reader_without_pandas_matches(files, tmp_path, monkeypatch):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b\n1,2\n3\n")
+    spaces = tmp_path / "w.txt"
+    spaces.write_text("1 2  3\n4 5 6\n")
+    with_pandas = [load_data(files["tsv"], label_column="species"), load_data(spaces)]
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas -> ImportError
+    without = [load_data(files["tsv"], label_column="species"), load_data(spaces)]
+    for a, b in zip(with_pandas, without, strict=True):
+        np.testing.assert_array_equal(a.X, b.X)
+        assert a.feature_names == b.feature_names
+    np.testing.assert_array_equal(without[0].labels, files["y"])
+    with pytest.raises(DataError, match="line 3 has 1 fields, expected 2"):
+        load_data(ragged)
+    with pytest.raises(DataError, match="non-numeric column.*'species'"):
+        load_data(files["csv"])
+
+
 def test_read_parquet_npy_npz(files, tmp_path):
     import pandas as pd
 
