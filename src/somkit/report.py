@@ -401,7 +401,8 @@ def build_report(
         f"<h1>{_esc(title)}</h1>",
         f'<p class="sub">{_esc(grid.topology)} grid of '
         f"{_esc('x'.join(map(str, grid.shape)))} units"
-        f"{', periodic' if grid.periodic else ''}, trained on "
+        f"{', periodic' if grid.periodic else ''}, "
+        f"{'trained on' if train_seconds is not None else 'shown with'} "
         f"{data.n_samples} samples with {data.n_features} features. Generated "
         f"{_esc(datetime.datetime.now().strftime('%Y-%m-%d %H:%M'))} by somkit.</p>",
     ]
