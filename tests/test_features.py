@@ -341,3 +341,49 @@ def test_photo_crops_and_sentences_are_deterministic():
     assert np.bincount(labels).min() >= 30 and len(topics) == 8
     with pytest.raises(ValueError, match="n_per_photo"):
         photo_crops(n_per_photo=0)
+
+
+# ------------------------------------------------- the application's measures
+def test_map_measures_on_a_hand_made_map():
+    from somkit._grid import Grid
+    from somkit.apps.deep_features import borders, majority_purity, region_shares
+
+    g = Grid((3, 3))  # units 0 1 2 / 3 4 5 / 6 7 8
+    cls = np.array(list("aabcabacb"))
+    bmu = np.array([0, 1, 4, 3, 4, 2, 5, 8, 6, 6])
+    y = np.array(list("aaaccbbbba"))
+    # units 4 and 6 hold two classes each: 8 of 10 samples in their majority
+    assert majority_purity(bmu, y) == pytest.approx(0.8)
+    # a: territories {0, 1, 4} and {6}; its samples on 0, 1, 4, 6 -> 3 of 4.
+    # b: territory {2, 5, 8}, one b sample on unit 6 (class a) -> 3 of 4.
+    # c: territories {3} and {7}; samples on 3 and on 4 (class a) -> 1 of 2.
+    assert region_shares(g, cls, bmu, y) == {"a": 0.75, "b": 0.75, "c": 0.5}
+    D = np.arange(81, dtype=float).reshape(9, 9)
+    D = D + D.T
+    touch = borders(g, cls, D)
+    # a-c edges: (3,4) (6,7) (0,3) (3,6) (4,7); a-b: (1,2) (4,5); b-c: (7,8)
+    assert [(o, n) for o, n, _ in touch["a"]] == [("c", 5), ("b", 2)]
+    assert [(o, n) for o, n, _ in touch["b"]] == [("a", 2), ("c", 1)]
+    assert [(o, n) for o, n, _ in touch["c"]] == [("a", 5), ("b", 1)]
+    assert touch["a"][1][2] == pytest.approx((D[1, 2] + D[4, 5]) / 2)
+    assert touch["b"][1][2] == pytest.approx(D[7, 8])
+    assert all(np.isnan(h) for _, _, h in borders(g, cls)["a"])
+
+
+def test_the_application_on_a_folder(tmp_path):
+    from somkit.apps import deep_features
+
+    images, labels, names = photo_crops(n_per_photo=5, size=64, random_state=1)
+    for k in (2, 4, 6):  # cat, coins, rocket
+        d = tmp_path / names[k]
+        d.mkdir()
+        for i, im in enumerate(images[labels == k]):
+            PIL_Image.fromarray(im).save(d / f"{i}.png")
+    result = deep_features.run(quick=True, images_dir=tmp_path, grid=(6, 6))
+    assert set(result.figures) == {"images", "image_classes", "text_topics"}
+    m = result.metrics
+    assert m["image_purity_majority"] == 1.0
+    assert m["image_region_share_min"] > 0.5
+    assert m["text_purity_majority"] >= 0.6  # 80 sentences, 36 units
+    assert "cat" in m["image_borders"] and "cooking" in m["text_borders"]
+    assert "Neighbours on the map" in result.text
