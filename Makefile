@@ -21,7 +21,6 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m somkit demo all -o demo-output
-	@echo "open demo-output/index.html"
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests

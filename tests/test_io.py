@@ -150,6 +150,9 @@ def test_failed_save_keeps_previous_file(tmp_path, X, monkeypatch):
 
 def test_file_is_plain_npz_with_json(tmp_path, X):
     path = _saved(tmp_path, X)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     with zipfile.ZipFile(path) as zf:
         assert "meta.npy" in zf.namelist()
     with np.load(path, allow_pickle=False) as npz:

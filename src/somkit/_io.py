@@ -78,7 +78,7 @@ def save(som, path):
         for k, v in som.get_params(deep=False).items()
     }
     extra = {}
-    for attr in ("scaler_",):
+    for attr in ("scaler_", "data_info_"):
         if getattr(som, attr, None) is not None:
             extra[attr] = _encode(getattr(som, attr), arrays, attr.rstrip("_"))
     if hasattr(som, "feature_names_in_"):
@@ -102,6 +102,10 @@ def save(som, path):
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
+        # mkstemp creates 0600 files; give the model the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
             fh.flush()
