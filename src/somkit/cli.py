@@ -20,20 +20,18 @@ from pathlib import Path
 import click
 import numpy as np
 
+from somkit._init import INITS
+from somkit._kernels import METRICS
+from somkit._neighborhood import KERNELS
+from somkit._som import ALGORITHMS, BACKENDS
+
 EXIT_ERROR = 2
 _TOPOLOGIES = ("rect", "hex")
-_METRICS = ("euclidean", "cosine", "dot", "manhattan", "chebyshev")
-_NEIGHBORHOODS = (
-    "gaussian",
-    "bubble",
-    "cut_gaussian",
-    "mexican_hat",
-    "triangle",
-    "epanechnikov",
-)
-_ALGORITHMS = ("batch", "online", "minibatch")
-_BACKENDS = ("auto", "numpy", "torch", "dask")
-_INITS = ("pca", "sample", "random")
+_METRICS = METRICS
+_NEIGHBORHOODS = KERNELS
+_ALGORITHMS = ALGORITHMS
+_BACKENDS = BACKENDS
+_INITS = INITS
 _SCALES = ("none", "standard", "minmax")
 _PLOT_KINDS = ("umatrix", "expanded", "hits", "planes", "labels", "images", "history")
 _PLOT_FORMATS = (".png", ".svg", ".pdf")
