@@ -132,17 +132,17 @@ def _online_epoch(W, X, sample_weight, plan, t):
     n = X.shape[0]
     order = _order(n, plan)
     grid = plan.grid
-    Wd = np.array(W, dtype=np.float64)
+    # The rule runs in the codebook's precision (float32 by default).
+    Wd = np.array(W, dtype=W.dtype, order="C")
+    sw_all = (
+        None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    )
     step = 65536
     for a in range(0, n, step):
         rows = order[a : a + step]
-        C = _kernels.as_chunk(_take(X, rows), 0, len(rows), np.float64, plan.metric)
+        C = _kernels.as_chunk(_take(X, rows), 0, len(rows), W.dtype, plan.metric)
         ts = t + (a + np.arange(len(rows))) / n
-        sw = (
-            np.ones(len(rows))
-            if sample_weight is None
-            else np.asarray(sample_weight, dtype=np.float64)[rows]
-        )
+        sw = np.ones(len(rows)) if sw_all is None else sw_all[rows]
         online_steps(
             C,
             sw,
@@ -154,8 +154,9 @@ def _online_epoch(W, X, sample_weight, plan, t):
             KERNEL_ID[plan.kernel],
             np.asarray(plan.learning_rate(ts, plan.total_epochs), dtype=np.float64),
             np.asarray(plan.radius(ts, plan.total_epochs), dtype=np.float64),
+            lattice=grid.topology == "rect",
         )
-    W = Wd.astype(W.dtype)
+    W = Wd
     # Statistics of the codebook after the epoch (online has no single
     # "entering" codebook).
     _, _, stats = plan.backend.batch_sums(
