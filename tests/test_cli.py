@@ -726,3 +726,12 @@ def test_installed_script_and_debug_traceback(files, tmp_path):
     assert p.returncode == 2
     assert "Traceback (most recent call last)" in p.stderr
     assert p.stderr.strip().splitlines()[-1].startswith("error: model file not found")
+
+
+def test_demo_images_option_only_for_deep_features(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    res = run("demo", "iris", "--images", photos, "-o", tmp_path / "out")
+    assert_error(res, "--images", "deep-features")
+    res = run("demo", "deep-features", "--images", tmp_path / "missing")
+    assert res.exit_code == 2 and "does not exist" in res.stderr

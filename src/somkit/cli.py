@@ -704,7 +704,13 @@ def report_cmd(data, output, model, title, **opts):
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quick", is_flag=True, help="Smaller data and fewer epochs (fast).")
-def demo(names, output, seed, quick):
+@click.option(
+    "--images",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="deep-features only: your own folder of photos, one subfolder per class.",
+)
+def demo(names, output, seed, quick, images):
     """Run the seed applications and write their figures and an index.html.
 
     NAME is one of the applications (see 'somkit demo list') or 'all'.
@@ -727,6 +733,8 @@ def demo(names, output, seed, quick):
             f"unknown application(s) {', '.join(map(repr, unknown))}; choose from "
             f"{', '.join(present)} or all."
         )
+    if images is not None and chosen != ["deep-features"]:
+        raise CliError("--images applies to the deep-features application only.")
     _start_agg()
     out = _check_output_dir(output)
     entries, skipped = [], []
@@ -735,7 +743,8 @@ def demo(names, output, seed, quick):
         tic = time.perf_counter()
         try:
             module = apps.APPS[name]
-            result = module.run(random_state=seed, quick=quick)
+            extra = {} if images is None else {"images_dir": images}
+            result = module.run(random_state=seed, quick=quick, **extra)
         except ImportError as exc:
             if not run_all:
                 raise
