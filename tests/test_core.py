@@ -463,3 +463,20 @@ def test_predict_checks():
         som.predict(X[:, :3])
     with pytest.raises(ValueError, match="sample_weight"):
         SOM((2, 2)).fit(X, sample_weight=-np.ones(len(X)))
+
+
+def test_pca_init_on_wide_data_matches_dense(monkeypatch):
+    """Wide data take the Lanczos path; it must agree with the dense one."""
+    from somkit import _init
+    from somkit._grid import Grid
+
+    rng = np.random.default_rng(0)
+    n, d = 120, 2600
+    X = rng.normal(size=(n, d)) * 0.1
+    X[:, :3] += rng.normal(size=(n, 3)) * [5.0, 3.0, 2.0]
+    w = rng.integers(1, 3, size=n).astype(float)
+    grid = Grid((4, 6))
+    wide = _init.pca_init(X, grid, w)
+    monkeypatch.setattr(_init, "WIDE_FEATURES", 10**6)
+    dense = _init.pca_init(X, grid, w)
+    np.testing.assert_allclose(wide, dense, atol=1e-7)

@@ -21,6 +21,49 @@ def _weighted_moments(X, sample_weight):
     return moments(X, sample_weight)
 
 
+#: Above this many features the leading components come from a Lanczos
+#: solver on the implicit covariance instead of a dense features^2 matrix.
+WIDE_FEATURES = 2048
+
+
+def _leading_components(X, sample_weight, k):
+    """Mean, top-``k`` covariance eigenvalues and eigenvectors (descending).
+
+    Narrow data: the dense covariance and ``eigh``. Wide data (image pixels,
+    deep features): ``eigsh`` on the covariance as a linear operator, one
+    chunked pass over X per product, so memory stays O(n_features).
+    """
+    n, d = X.shape
+    if d <= WIDE_FEATURES or k == 0 or k >= d - 1:
+        mean, cov = _weighted_moments(X, sample_weight)
+        evals, evecs = np.linalg.eigh(cov)
+        order = np.argsort(evals)[::-1]
+        return mean, np.maximum(evals[order], 0.0), evecs[:, order]
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+    total = sw.sum()
+    step = max(1, 2**22 // d)
+    mean = np.zeros(d)
+    for a in range(0, n, step):
+        mean += sw[a : a + step] @ np.asarray(X[a : a + step], dtype=np.float64)
+    mean /= total
+
+    def matvec(v):
+        v = np.ravel(v)
+        out = np.zeros(d)
+        for a in range(0, n, step):
+            C = np.asarray(X[a : a + step], dtype=np.float64) - mean
+            out += C.T @ (sw[a : a + step] * (C @ v))
+        return out / total
+
+    op = LinearOperator((d, d), matvec=matvec, dtype=np.float64)
+    # A fixed start vector keeps the result deterministic.
+    evals, evecs = eigsh(op, k=k, which="LA", v0=np.ones(d) / np.sqrt(d))
+    order = np.argsort(evals)[::-1]
+    return mean, np.maximum(evals[order], 0.0), evecs[:, order]
+
+
 def pca_init(X, grid, sample_weight=None):
     """Linear initialisation along the leading principal components.
 
@@ -31,16 +74,13 @@ def pca_init(X, grid, sample_weight=None):
     normalised to [-1, 1] per axis; axes of extent zero (a 1-row grid) get no
     component.
     """
-    mean, cov = _weighted_moments(X, sample_weight)
-    evals, evecs = np.linalg.eigh(cov)
-    order = np.argsort(evals)[::-1]
-    evals = np.maximum(evals[order], 0.0)
-    evecs = evecs[:, order]
+    pos = grid.positions
+    extent = np.ptp(pos, axis=0)
+    n_axes = int(np.count_nonzero(extent > 0))
+    mean, evals, evecs = _leading_components(X, sample_weight, n_axes)
     # Fix the sign of each component so results do not depend on LAPACK.
     signs = np.sign(evecs[np.argmax(np.abs(evecs), axis=0), np.arange(len(evals))])
     evecs = evecs * np.where(signs == 0, 1.0, signs)
-    pos = grid.positions
-    extent = np.ptp(pos, axis=0)
     axes = [a for a in np.argsort(-extent, kind="stable") if extent[a] > 0]
     W = np.tile(mean, (grid.n_units, 1))
     for k, axis in enumerate(axes[: len(evals)]):
