@@ -30,7 +30,7 @@ METRICS = ("euclidean", "cosine", "dot", "manhattan", "chebyshev")
 _GEMM_METRICS = ("euclidean", "cosine", "dot")
 _METRIC_ID = {"manhattan": 0, "chebyshev": 1}
 # Elements of the (chunk x n_units) score block; bounds memory per chunk.
-_BLOCK_ELEMENTS = 1 << 21
+_BLOCK_ELEMENTS = 1 << 18
 # Dense neighbourhood matrices are used up to this many units.
 _DENSE_UNITS = 2500
 
@@ -350,7 +350,8 @@ class _Worker:
     """Buffers and running totals of one thread of a pass."""
 
     def __init__(self, cb, rows, d, dtype, accumulate):
-        self.C = np.empty((rows, d), dtype=dtype)
+        self.rows, self.d, self.dtype = rows, d, dtype
+        self._C = None
         self.Cs = np.empty((rows, d), dtype=dtype) if cb.shift is not None else None
         gemm = cb.metric in _GEMM_METRICS
         self.S = np.empty((rows, cb.n_units), dtype=dtype) if gemm else None
@@ -364,12 +365,14 @@ class _Worker:
         self.qe = self.te = self.weight = 0.0
 
 
-def _rows(X, a, b, dtype, buf):
+def _rows(X, a, b, dtype, worker):
     """``X[a:b]`` as a C-contiguous ``dtype`` array (a view when possible)."""
     part = X[a:b]
     if isinstance(part, np.ndarray) and part.dtype == dtype and part.flags.c_contiguous:
         return np.asarray(part)
-    out = buf[: b - a]
+    if worker._C is None:
+        worker._C = np.empty((worker.rows, worker.d), dtype=worker.dtype)
+    out = worker._C[: b - a]
     out[...] = part
     return out
 
@@ -423,7 +426,7 @@ def _scan(
             a = c * rows
             b = min(a + rows, n)
             r = b - a
-            C = _rows(X, a, b, dtype, s.C)
+            C = _rows(X, a, b, dtype, s)
             if cb.metric == "cosine":
                 C = normalize_rows(C)
             if out is not None:
@@ -497,6 +500,51 @@ def bmu(X, W, metric, *, second=False, batch_size=None, dtype=None):
     if second:
         return out["idx"], out["dist"], out["idx2"]
     return out["idx"], out["dist"]
+
+
+def bmu_stats(
+    X,
+    W,
+    metric,
+    *,
+    sample_weight=None,
+    grid=None,
+    adjacency="edges",
+    batch_size=None,
+    dtype=None,
+):
+    """Quantization and topographic error sums of X, without per-sample arrays.
+
+    Memory stays at a few chunk-sized blocks whatever the number of rows.
+
+    Returns
+    -------
+    stats : dict
+        ``qe_sum`` (weighted sum of BMU distances), ``te_sum`` (weighted count
+        of rows whose two best units are not adjacent on ``grid`` under
+        ``adjacency``; 0 without a grid) and ``weight`` (total weight).
+    """
+    dtype = np.dtype(W.dtype if dtype is None else dtype)
+    cb = Codebook(W.astype(dtype, copy=False), metric)
+    te = None
+    if grid is not None:
+        limit = 1.0
+        if adjacency == "diagonal" and grid.topology == "rect" and grid.ndim >= 2:
+            limit = math.sqrt(2)
+        te = (grid, limit)
+    state = _scan(
+        X,
+        cb,
+        dtype,
+        rows=chunk_rows(cb.n_units, batch_size),
+        sample_weight=sample_weight,
+        te=te,
+    )
+    return {
+        "qe_sum": sum(s.qe for s in state),
+        "te_sum": sum(s.te for s in state),
+        "weight": sum(s.weight for s in state),
+    }
 
 
 def _run_workers(n_chunks, work):
@@ -821,6 +869,8 @@ __all__ = [
     "batch_sums",
     "batch_update",
     "bmu",
+    "bmu_stats",
+    "moments",
     "chunk_rows",
     "minibatch_step",
     "minibatch_update",

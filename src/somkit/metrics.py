@@ -27,6 +27,24 @@ def _prepare(som, X, sample_weight=None):
     return X, sw
 
 
+def _chunked_stats(som, X, sw, adjacency=None):
+    """QE/TE sums from the numpy kernels, chunk by chunk (no per-sample arrays).
+
+    None when the map computes on the torch backend (its own kernels then).
+    """
+    if som.backend == "torch":
+        return None
+    return _kernels.bmu_stats(
+        X,
+        som.codebook_,
+        som.metric,
+        sample_weight=sw,
+        grid=None if adjacency is None else som.grid_,
+        adjacency=adjacency or "edges",
+        batch_size=som.batch_size,
+    )
+
+
 def _mean(values, sw):
     if sw is None:
         return float(np.mean(values))
@@ -46,6 +64,9 @@ def quantization_error(som, X, sample_weight=None):
     True
     """
     X, sw = _prepare(som, X, sample_weight)
+    stats = _chunked_stats(som, X, sw)
+    if stats is not None:
+        return float(stats["qe_sum"] / stats["weight"])
     _, dist = som._bmu(X)
     return _mean(dist, sw)
 
@@ -66,6 +87,9 @@ def topographic_error(som, X, adjacency="edges", sample_weight=None):
     X, sw = _prepare(som, X, sample_weight)
     if som.grid_.n_units < 2:
         return 0.0
+    stats = _chunked_stats(som, X, sw, adjacency)
+    if stats is not None:
+        return float(stats["te_sum"] / stats["weight"])
     idx, _, idx2 = som._bmu(X, second=True)
     bad = ~som.grid_.are_adjacent(idx, idx2, kind=adjacency)
     return _mean(bad.astype(np.float64), sw)
