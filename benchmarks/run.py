@@ -871,13 +871,16 @@ def child_scaling(spec):
     side = max(grid)
     W = np.random.default_rng(SEED).standard_normal((X.shape[1], grid[0] * grid[1]))
     W = W.astype(np.float32)
-    S = np.empty((X.shape[0], W.shape[1]), dtype=np.float32)
-    np.matmul(X, W, out=S)
+    # the full (N x n_units) product would not fit in memory on big maps:
+    # time it on a slice and scale to N rows
+    part = X[: max(1, min(len(X), (1 << 28) // W.shape[1]))]
+    S = np.empty((len(part), W.shape[1]), dtype=np.float32)
+    np.matmul(part, W, out=S)
     gemm = []
     for _ in range(3):
         t0 = time.perf_counter()
-        np.matmul(X, W, out=S)
-        gemm.append(time.perf_counter() - t0)
+        np.matmul(part, W, out=S)
+        gemm.append((time.perf_counter() - t0) * len(X) / len(part))
     del S, W
     som = SOM(
         grid=grid,
@@ -1079,7 +1082,8 @@ def write_markdown(doc, path):
         "8-neighbourhood); QE and TE come from `somkit.metrics` applied to every "
         "library's codebook; **RSS** = peak RSS of the child process (Python, "
         "library, data); **+fit** = peak minus the level before training; **cpu** "
-        "= CPU seconds / wall seconds during fit (2 = both cores)."
+        "= CPU seconds / wall seconds during fit (2 = both cores); **load** = 1-minute "
+        "load average just before the run (about 1 = only this benchmark ran)."
     )
     L.append("")
     if doc.get("headline"):
@@ -1101,9 +1105,9 @@ def write_markdown(doc, path):
         L.append("")
         L.append(
             "| library | kind | fit s | full s | x floor | speed-up | QE | TE | TE8 "
-            "| RSS MB | +fit | cpu | notes |"
+            "| RSS MB | +fit | cpu | load | notes |"
         )
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in w["results"]:
             plus = (
                 r["peak_rss_mb"] - r["base_rss_mb"]
@@ -1125,6 +1129,7 @@ def write_markdown(doc, path):
                 f"| {_speed(r)} | {_f(r.get('qe'), '.4f')} | {_f(r.get('te'), '.3f')} "
                 f"| {_f(r.get('te8'), '.3f')} | {_f(r.get('peak_rss_mb'), '.0f')} "
                 f"| {_f(plus, '.0f')} | {_f(cpu, '.2f')} "
+                f"| {_f(r.get('load_before'), '.1f')} "
                 f"| {note.replace('|', '/')[:150]} |"
             )
         L.append("")

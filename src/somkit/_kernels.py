@@ -359,6 +359,7 @@ class _Worker:
         self.idx2 = np.empty(rows, dtype=np.int64)
         self.dist = np.empty(rows)
         self.ones = np.ones(rows)
+        self.arange = np.arange(rows)
         m = cb.n_units
         self.sums = np.zeros((m, d)) if accumulate else _NO_SUMS
         self.wsum = np.zeros(m if accumulate else 0)
@@ -415,6 +416,7 @@ def _scan(
     else:
         pos, period, periodic, limit = _NO_POS, _NO_PERIOD, False, -1.0
     gemm = cb.metric in _GEMM_METRICS
+    second = limit >= 0 or (out is not None and "idx2" in out)
     state = [_Worker(cb, rows, d, dtype, accumulate) for _ in range(workers)]
     sw_all = (
         None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -439,8 +441,16 @@ def _scan(
             if cb.shift is not None:
                 Cs = np.subtract(C, cb.shift, out=s.Cs[:r])
             if gemm:
+                # scores in place, then numpy's SIMD argmin (first = lowest
+                # index on ties); the winner masked for the runner-up
                 S = np.matmul(Cs, cb.Wt, out=s.S[:r])
-                _top2_scores(S, cb.bias, i1, i2)
+                np.add(S, cb.bias, out=S)
+                np.argmin(S, axis=1, out=i1)
+                if second:
+                    S[s.arange[:r], i1] = np.inf
+                    np.argmin(S, axis=1, out=i2)
+                else:
+                    i2[...] = i1
             else:
                 _top2_direct(C, cb.W, _METRIC_ID[cb.metric], i1, i2)
             sw = s.ones[:r] if sw_all is None else sw_all[a:b]
