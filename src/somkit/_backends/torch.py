@@ -10,7 +10,9 @@ chosen device (``"cuda"`` when available, else ``"cpu"``):
   ``torch.cdist`` with p=1 / p=inf (manhattan, chebyshev); ties go to the
   lowest unit index (``argmin`` returns the first minimum); the winner's
   distance is recomputed exactly in float64.
-* Per-unit sums of the batch rule with ``index_add_`` in float64.
+* Per-unit sums of the batch rule in float64: ``index_add_`` on GPUs,
+  ``index_put_(accumulate=True)`` on CPU (the CPU ``index_add_`` is
+  pathologically slow with several threads).
 * Neighbourhood smoothing on the device: a dense kernel matrix on small maps,
   the gaussian axis by axis on rect grids, and on large maps (more than
   ``somkit._kernels._DENSE_UNITS`` units) only the pairs within the kernel's
@@ -38,8 +40,10 @@ from somkit import _kernels
 from somkit._grid import _EPS
 from somkit._neighborhood import KERNELS, support
 
-# Elements of a (chunk x n_units) score block on a GPU (float32: 256 MB).
+# Elements of a (chunk x n_units) score block on a GPU (float32: 256 MB) and
+# on CPU (8 MB; torch's per-op overhead favours larger chunks than numpy's).
 _GPU_BLOCK_ELEMENTS = 1 << 26
+_CPU_BLOCK_ELEMENTS = 1 << 21
 # Elements of a (units x n_units) kernel block when smoothing by row blocks
 # (float64: 32 MB on CPU, 256 MB on a GPU).
 _SMOOTH_BLOCK_ELEMENTS = 1 << 22
@@ -238,7 +242,7 @@ class _Codebook:
 
     def _winner_distance(self, Cs, idx):
         """Distance of each (shifted) row to unit ``idx`` in float64."""
-        Cd, Wi = Cs.double(), self.Ws[idx].double()
+        Cd, Wi = Cs.double(), self.Ws.index_select(0, idx).double()
         if self.metric == "euclidean":
             return self.torch.linalg.vector_norm(Cd - Wi, dim=1)
         if self.metric == "cosine":
@@ -271,7 +275,8 @@ class _DeviceGrid:
 
     def adjacent(self, i, j):
         """Whether units i and j are at grid distance 1 (``Grid.are_adjacent``)."""
-        d = self._delta(self.positions[i], self.positions[j], self.period)
+        P = self.positions
+        d = self._delta(P.index_select(0, i), P.index_select(0, j), self.period)
         dist = self.torch.sqrt((d * d).sum(dim=1))
         return (dist > _EPS) & (dist <= 1.0 + _EPS)
 
@@ -302,13 +307,21 @@ class _DeviceGrid:
         return self._axes[size]
 
     def pairs_within(self, reach):
-        """(rows, cols, distances) of unit pairs within ``reach`` (cached)."""
-        if self._pairs is None or self._pairs[0] != reach:
+        """(pairs (2, n), distances) of units within ``reach``.
+
+        Cached for the largest reach asked so far: radii shrink during
+        training, so later epochs only filter the cached pairs.
+        """
+        t = self.torch
+        if self._pairs is None or reach > self._pairs[0]:
             i, j, d = self.grid.offsets_within(reach)
-            t = self.torch
             idx = t.as_tensor(np.stack([i, j]), device=self.device)
             self._pairs = (reach, idx, t.as_tensor(d, device=self.device))
-        return self._pairs[1], self._pairs[2]
+        _, idx, dist = self._pairs
+        if reach < self._pairs[0]:
+            keep = dist <= reach + _EPS
+            idx, dist = idx[:, keep], dist[keep]
+        return idx, dist
 
 
 class TorchBackend:
@@ -349,6 +362,13 @@ class TorchBackend:
         t = torch.from_numpy(A)
         return t.to(self.device, dtype=dtype, non_blocking=False)
 
+    def _add_rows(self, out, idx, rows):
+        """``out[idx[i]] += rows[i]`` (repeated indices accumulate)."""
+        if self.is_gpu:
+            out.index_add_(0, idx, rows)
+        else:
+            out.index_put_((idx,), rows, accumulate=True)
+
     def _numpy(self, t):
         return t.detach().cpu().numpy()
 
@@ -361,9 +381,8 @@ class TorchBackend:
     def _rows(self, n_units, batch_size):
         if batch_size is not None:
             return int(batch_size)
-        if self.is_gpu:
-            return int(max(_GPU_BLOCK_ELEMENTS // max(n_units, 1), 1024))
-        return _kernels.chunk_rows(n_units)
+        budget = _GPU_BLOCK_ELEMENTS if self.is_gpu else _CPU_BLOCK_ELEMENTS
+        return int(min(max(budget // max(n_units, 1), 1024), 1 << 20))
 
     def _fits_on_device(self, nbytes):
         if not self.is_gpu:
@@ -456,15 +475,15 @@ class TorchBackend:
             for a, b, C in self._chunks(X, dtype, metric, rows):
                 i1, i2, dist = cb.search(C, second=dg is not None)
                 if sw_all is None:
-                    sums.index_add_(0, i1, C.double())
+                    self._add_rows(sums, i1, C.double())
                     wsum += torch.bincount(i1, minlength=m).double()
                     qe += dist.sum()
                     if dg is not None:
                         te += (~dg.adjacent(i1, i2)).sum().double()
                 else:
                     sw = sw_all[a:b]
-                    sums.index_add_(0, i1, C.double() * sw[:, None])
-                    wsum.index_add_(0, i1, sw)
+                    self._add_rows(sums, i1, C.double() * sw[:, None])
+                    self._add_rows(wsum, i1, sw)
                     qe += sw @ dist
                     if dg is not None:
                         te += sw @ (~dg.adjacent(i1, i2)).double()
@@ -560,7 +579,7 @@ class TorchBackend:
             te = swt @ (~dg.adjacent(i1, i2)).double() if m > 1 else None
             sums = torch.zeros((m, d + 1), dtype=torch.float64, device=self.device)
             rows = torch.cat([Ct.double(), torch.ones_like(swt)[:, None]], dim=1)
-            sums.index_add_(0, i1, rows * swt[:, None])
+            self._add_rows(sums, i1, rows * swt[:, None])
             both = self.smooth(grid, kernel, sigma, sums)
             num, den = both[:, :-1], both[:, -1]
             Wd = Wt.double()
