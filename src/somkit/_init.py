@@ -36,7 +36,12 @@ def _leading_components(X, sample_weight, k):
     n, d = X.shape
     if d <= WIDE_FEATURES or k == 0 or k >= d - 1:
         mean, cov = _weighted_moments(X, sample_weight)
-        evals, evecs = np.linalg.eigh(cov)
+        from somkit._kernels import _blas_single_thread
+
+        # one BLAS thread: a threaded eigensolver of a small matrix loses
+        # badly to spinning threads on a busy machine
+        with _blas_single_thread():
+            evals, evecs = np.linalg.eigh(cov)
         order = np.argsort(evals)[::-1]
         return mean, np.maximum(evals[order], 0.0), evecs[:, order]
     from scipy.sparse.linalg import LinearOperator, eigsh

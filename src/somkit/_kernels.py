@@ -318,6 +318,9 @@ class Codebook:
             self.Ws = Ws
             self.Wt = np.ascontiguousarray((-2 * Ws).T)
             self.bias = np.einsum("ij,ij->i", Ws, Ws).astype(W.dtype)
+            # [-2 Ws^T; ||w||^2]: with a column of ones appended to the shifted
+            # chunk, one GEMM gives the scores, bias included
+            self.Wt_aug = np.ascontiguousarray(np.vstack([self.Wt, self.bias[None]]))
         elif metric in ("cosine", "dot"):
             self.Wt = np.ascontiguousarray(-W.T)
             self.bias = np.zeros(W.shape[0], dtype=W.dtype)
@@ -352,7 +355,10 @@ class _Worker:
     def __init__(self, cb, rows, d, dtype, accumulate):
         self.rows, self.d, self.dtype = rows, d, dtype
         self._C = None
-        self.Cs = np.empty((rows, d), dtype=dtype) if cb.shift is not None else None
+        self.Cs = None
+        if cb.shift is not None:
+            self.Cs = np.empty((rows, d + 1), dtype=dtype)
+            self.Cs[:, d] = 1
         gemm = cb.metric in _GEMM_METRICS
         self.S = np.empty((rows, cb.n_units), dtype=dtype) if gemm else None
         self.idx1 = np.empty(rows, dtype=np.int64)
@@ -439,12 +445,16 @@ def _scan(
                 i1, i2, dist = s.idx1[:r], s.idx2[:r], s.dist[:r]
             Cs = C
             if cb.shift is not None:
-                Cs = np.subtract(C, cb.shift, out=s.Cs[:r])
+                np.subtract(C, cb.shift, out=s.Cs[:r, :d])
+                Cs = s.Cs[:r, :d]
             if gemm:
                 # scores in place, then numpy's SIMD argmin (first = lowest
                 # index on ties); the winner masked for the runner-up
-                S = np.matmul(Cs, cb.Wt, out=s.S[:r])
-                np.add(S, cb.bias, out=S)
+                if cb.shift is not None:
+                    S = np.matmul(s.Cs[:r], cb.Wt_aug, out=s.S[:r])
+                else:
+                    S = np.matmul(Cs, cb.Wt, out=s.S[:r])
+                    np.add(S, cb.bias, out=S)
                 np.argmin(S, axis=1, out=i1)
                 if second:
                     S[s.arange[:r], i1] = np.inf

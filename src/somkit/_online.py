@@ -7,8 +7,9 @@ advance per sample.
 
 The arithmetic runs in the codebook's precision (float32 by default). Two
 shortcuts leave the result unchanged in practice: the gaussian and the
-mexican hat skip units with ``d^2 / sigma^2 > 100`` (a step below 2e-22 of a
-full one, under the last bit of any codebook entry of ordinary size), and on
+mexican hat skip units with ``d^2 / sigma^2 > 100`` (float64: a step below
+2e-22 of a full one) or ``> 41.6`` (float32: below 2**-30), under the last bit
+of any codebook entry of ordinary size, and on
 rect grids the gaussian is the product of one-axis factors looked up from a
 per-step table, so a step costs ``max(shape)`` exponentials instead of
 ``n_units``.
@@ -31,9 +32,12 @@ KERNEL_ID = {
 }
 METRIC_ID = {"euclidean": 0, "cosine": 1, "dot": 2, "manhattan": 3, "chebyshev": 4}
 
-#: Units with d^2 / sigma^2 beyond this get no gaussian / mexican-hat step.
+#: Units with d^2 / sigma^2 beyond this get no gaussian / mexican-hat step
+#: (h < 2e-22) with a float64 codebook ...
 Q_MAX = 100.0
-_H_MIN = math.exp(-0.5 * Q_MAX)
+#: ... and beyond this with a float32 one (h < 2**-30, a step far below the
+#: float32 rounding of the unit's own coordinates).
+Q_MAX_FLOAT32 = 2.0 * 30 * math.log(2.0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -54,8 +58,29 @@ def _h(kernel, d, sigma):
     return max(0.0, 1.0 - (d * d) / (sigma * sigma))
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_row(metric, xk, row, dist):
+    """Add feature k's term of the distance to every unit (in order over k)."""
+    m = row.shape[0]
+    if metric == 0:
+        for j in range(m):
+            diff = xk - row[j]
+            dist[j] += diff * diff
+    elif metric == 1 or metric == 2:
+        for j in range(m):
+            dist[j] -= xk * row[j]
+    elif metric == 3:
+        for j in range(m):
+            dist[j] += abs(xk - row[j])
+    else:
+        for j in range(m):
+            dist[j] = max(dist[j], abs(xk - row[j]))
+
+
 @numba.njit(cache=True, nogil=True)
-def _steps(X, sw, WT, pos, period, periodic, metric, kernel, lrs, sigmas, lattice):
+def _steps(
+    X, sw, WT, pos, period, periodic, metric, kernel, lrs, sigmas, lattice, q_max
+):
     """The online rule on the transposed codebook ``WT`` (n_features, n_units).
 
     Units are the inner, contiguous axis, so the distance of x to every unit
@@ -66,6 +91,7 @@ def _steps(X, sw, WT, pos, period, periodic, metric, kernel, lrs, sigmas, lattic
     m, ndim = pos.shape
     dist = np.zeros(m, dtype=WT.dtype)
     g = np.zeros(m, dtype=WT.dtype)
+    nbuf = np.zeros(m, dtype=WT.dtype)
     # rect grids: integer coordinates and a per-step table of axis factors
     separable = lattice and kernel == 0
     coords = np.zeros((m, ndim), dtype=np.int64)
@@ -81,32 +107,16 @@ def _steps(X, sw, WT, pos, period, periodic, metric, kernel, lrs, sigmas, lattic
     table = np.ones(longest + 1)
     lastf = np.ones(longest + 1)
     cutoff = kernel == 0 or kernel == 3
+    h_min = math.exp(-0.5 * q_max)
+    # distances of the first sample; later ones are computed row by row while
+    # the previous step updates that row (one pass over the codebook per step)
+    for j in range(m):
+        dist[j] = 0
+    if n > 0:
+        for k in range(d):
+            _add_row(metric, X[0, k], WT[k], dist)
     for t in range(n):
         x = X[t]
-        # ---- distances to all units (metric ids as in METRIC_ID)
-        for j in range(m):
-            dist[j] = 0
-        if metric == 0:
-            for k in range(d):
-                xk = x[k]
-                for j in range(m):
-                    diff = xk - WT[k, j]
-                    dist[j] += diff * diff
-        elif metric == 1 or metric == 2:
-            for k in range(d):
-                xk = x[k]
-                for j in range(m):
-                    dist[j] -= xk * WT[k, j]
-        elif metric == 3:
-            for k in range(d):
-                xk = x[k]
-                for j in range(m):
-                    dist[j] += abs(xk - WT[k, j])
-        else:
-            for k in range(d):
-                xk = x[k]
-                for j in range(m):
-                    dist[j] = max(dist[j], abs(xk - WT[k, j]))
         c = 0
         best = dist[0]
         for j in range(1, m):
@@ -115,8 +125,6 @@ def _steps(X, sw, WT, pos, period, periodic, metric, kernel, lrs, sigmas, lattic
                 c = j
         sigma = sigmas[t]
         rate = min(1.0, lrs[t] * sw[t])
-        if rate == 0.0:
-            continue
         # ---- step sizes; lo..hi spans the units that move
         use_table = separable and sigma > 0.0
         if use_table:
@@ -144,17 +152,17 @@ def _steps(X, sw, WT, pos, period, periodic, metric, kernel, lrs, sigmas, lattic
                         delta = min(delta, sizes[a] - delta)
                     outer *= table[delta]
                 gr = g[j0 : j0 + last]
-                if outer < _H_MIN:
+                if outer < h_min:
                     for cc in range(last):
                         gr[cc] = 0
                     continue
                 for cc in range(last):
                     h = outer * lastf[cc]
-                    gr[cc] = rate * h if h >= _H_MIN else 0.0
+                    gr[cc] = rate * h if h >= h_min else 0.0
                 lo = min(lo, j0)
                 hi = j0 + last - 1
         else:
-            reach2 = Q_MAX * sigma * sigma
+            reach2 = q_max * sigma * sigma
             for j in range(m):
                 d2 = 0.0
                 for a in range(ndim):
@@ -170,34 +178,47 @@ def _steps(X, sw, WT, pos, period, periodic, metric, kernel, lrs, sigmas, lattic
                 if h != 0.0:
                     lo = min(lo, j)
                     hi = j
-        if hi < lo:
-            continue
-        # ---- w_j += g_j (x - w_j); units with g_j = 0 stay exactly as they are.
+        if rate == 0.0:
+            lo = m
+            hi = -1
+        # ---- w_j += g_j (x - w_j) (units with g_j = 0 stay exactly as they
+        # are), then the next sample's distance terms while the row is hot.
         # Loops run over 0-based slices: indices provably >= 0 vectorize.
         gs = g[lo : hi + 1]
-        span = hi + 1 - lo
+        span = max(hi + 1 - lo, 0)
+        nxt = t + 1 < n
+        fused = nxt and metric != 1  # cosine renormalises after the update
+        if nxt:
+            for j in range(m):
+                dist[j] = 0
         for k in range(d):
             xk = x[k]
-            row = WT[k, lo : hi + 1]
+            row = WT[k]
+            seg = row[lo : hi + 1]
             for j in range(span):
-                row[j] += gs[j] * (xk - row[j])
-        if metric == 1:
-            nrm = dist[lo : hi + 1]
+                seg[j] += gs[j] * (xk - seg[j])
+            if fused:
+                _add_row(metric, X[t + 1, k], row, dist)
+        if metric == 1 and span > 0:
+            nrm = nbuf[lo : hi + 1]
             for j in range(span):
                 nrm[j] = 0
             for k in range(d):
-                row = WT[k, lo : hi + 1]
+                seg = WT[k, lo : hi + 1]
                 for j in range(span):
-                    nrm[j] += row[j] * row[j]
+                    nrm[j] += seg[j] * seg[j]
             for j in range(span):
                 if gs[j] != 0 and nrm[j] > 0:
                     nrm[j] = math.sqrt(nrm[j])
                 else:
                     nrm[j] = 1
             for k in range(d):
-                row = WT[k, lo : hi + 1]
+                seg = WT[k, lo : hi + 1]
                 for j in range(span):
-                    row[j] /= nrm[j]
+                    seg[j] /= nrm[j]
+        if nxt and not fused:
+            for k in range(d):
+                _add_row(metric, X[t + 1, k], WT[k], dist)
 
 
 def online_steps(
@@ -232,5 +253,6 @@ def online_steps(
         np.ascontiguousarray(lrs, dtype=np.float64),
         np.ascontiguousarray(sigmas, dtype=np.float64),
         bool(lattice),
+        Q_MAX_FLOAT32 if W.dtype == np.float32 else Q_MAX,
     )
     W[...] = WT.T
