@@ -214,6 +214,30 @@ def test_fit_on_torch_tensor(blobs, device, dtype, monkeypatch):
         np.testing.assert_array_equal(b.labels_, a.labels_)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_take_tensors(blobs, device, metric, dtype):
+    # X as a tensor (on the device, or on the CPU for a GPU backend) gives
+    # the same passes as X as an array.
+    be = tb.make_backend(device)
+    X = blobs.astype(dtype)
+    W = X[:20].copy()
+    grid = Grid((4, 5))
+    for Xt in (torch.as_tensor(X, device=device), torch.as_tensor(X)):
+        for a, b in zip(
+            be.bmu(Xt, W, metric, second=True, batch_size=64),
+            _kernels.bmu(X, W, metric, second=True),
+            strict=True,
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        got = be.batch_sums(Xt, W, metric, grid=grid)
+        ref = _kernels.batch_sums(X, W, metric, grid=grid)
+        np.testing.assert_allclose(got[0], ref[0], rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(got[1], ref[1])
+        assert got[2]["te_sum"] == ref[2]["te_sum"]
+
+
 def test_fitted_map_needs_no_torch(blobs, tmp_path):
     som = SOM(grid=(4, 5), backend="torch", device="cpu", n_epochs=2, random_state=0)
     som.fit(blobs)

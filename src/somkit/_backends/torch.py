@@ -8,8 +8,9 @@ chosen device (``"cuda"`` when available, else ``"cpu"``):
 * BMU search: one matmul per chunk on the codebook-mean-shifted expansion
   ``||w||^2 - 2 x.w`` (euclidean), ``-x.w`` (dot, cosine on unit rows), or
   ``torch.cdist`` with p=1 / p=inf (manhattan, chebyshev); ties go to the
-  lowest unit index (``argmin`` returns the first minimum); the winner's
-  distance is recomputed exactly in float64.
+  lowest unit index (``argmin`` returns the first minimum, and exact
+  duplicate codebook rows are searched once); the winner's distance is
+  recomputed exactly in float64.
 * Per-unit sums of the batch rule in float64: ``index_add_`` on GPUs,
   ``index_put_(accumulate=True)`` on CPU (the CPU ``index_add_`` is
   pathologically slow with several threads).
@@ -17,7 +18,8 @@ chosen device (``"cuda"`` when available, else ``"cpu"``):
   the gaussian axis by axis on rect grids, and on large maps (more than
   ``somkit._kernels._DENSE_UNITS`` units) only the pairs within the kernel's
   reach (sparse matrix on CPU, masked row blocks on GPU) or, for unbounded
-  kernels, row blocks; never an ``n_units**2`` matrix there.
+  kernels, row blocks; never an ``n_units**2`` matrix there. Tensors given
+  as X are used in place when already on the device in the right dtype.
 
 On a GPU the training data are uploaded once per backend object (one ``fit``)
 and kept on the device while they fit in half of the free device memory, so
@@ -97,6 +99,9 @@ def make_backend(device=None):
             f"device={device!r} but CUDA is not available to this torch build "
             f"({torch.__version__}); use device='cpu' or backend='numpy'."
         )
+    if dev.type == "cuda" and dev.index is None:
+        # "cuda" means the current device; pin it so tensors compare equal.
+        dev = torch.device("cuda", torch.cuda.current_device())
     return TorchBackend(dev)
 
 
@@ -339,8 +344,9 @@ class TorchBackend:
         self.torch = _import_torch()
         self.device = device
         self.is_gpu = device.type != "cpu"
-        # GPU: smooth cut-off kernels by masked row blocks (no index lists);
-        # CPU: sparse pairs within reach, as the numpy backend.
+        # Large maps, cut-off kernels. GPU: masked row blocks (no index
+        # lists); CPU: a sparse matrix of the pairs within reach. (The numpy
+        # backend convolves by FFT; all agree to rounding.)
         self.blocked_cutoff = self.is_gpu
         self._data = None  # (X, key, tensor)
         self._weights = None  # (sample_weight, tensor)
@@ -401,7 +407,14 @@ class TorchBackend:
         n = X.shape[0]
         key = (id(X), tuple(X.shape), np.dtype(dtype).name, metric == "cosine")
         full = None
-        if self._data is not None and self._data[1] == key and self._data[0] is X:
+        if (
+            isinstance(X, torch.Tensor)
+            and X.device == self.device
+            and X.dtype == tdt
+            and metric != "cosine"
+        ):
+            full = X.detach()  # already where and what it needs to be
+        elif self._data is not None and self._data[1] == key and self._data[0] is X:
             full = self._data[2]
         elif self._fits_on_device(n * X.shape[1] * np.dtype(dtype).itemsize):
             full = torch.empty((n, X.shape[1]), dtype=tdt, device=self.device)
@@ -494,11 +507,13 @@ class TorchBackend:
     def smooth(self, grid, kernel, sigma, values):
         """Neighbourhood-weighted sums ``H @ values`` on the device.
 
-        ``values`` is an (n_units, k) float64 tensor. Same strategy as
-        ``_kernels.smooth``: the gaussian on rect grids axis by axis, a dense
-        kernel matrix up to ``_kernels._DENSE_UNITS`` units, beyond that the
-        pairs within the kernel's reach (sparse on CPU, masked row blocks on
-        a GPU) or row blocks for unbounded kernels.
+        ``values`` is an (n_units, k) float64 tensor. As ``_kernels.smooth``:
+        the gaussian on rect grids axis by axis and a dense kernel matrix up
+        to ``_kernels._DENSE_UNITS`` units; beyond that (where the numpy
+        backend convolves by FFT) the pairs within the kernel's reach (the
+        gaussian cut at 4 sigma; sparse on CPU, masked row blocks on a GPU)
+        or row blocks for unbounded kernels. Never a dense n_units^2 matrix
+        on large maps.
         """
         torch = self.torch
         m = grid.n_units
