@@ -12,7 +12,7 @@ def _cuda_available():
 
 
 def pytest_collection_modifyitems(config, items):
-    gpu_items = [item for item in items if "gpu" in item.keywords]
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
     if not gpu_items or _cuda_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available())")
