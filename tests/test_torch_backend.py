@@ -201,8 +201,12 @@ def test_fit_on_torch_tensor(blobs, device, dtype, monkeypatch):
     Xt = torch.as_tensor(blobs, dtype=dtype, device=device)
     Xn = Xt.cpu().numpy()
     som_kw = dict(grid=(5, 6), n_epochs=3, random_state=0)
-    b = SOM(device=device, **som_kw).fit(Xt)  # backend="auto" -> torch
-    assert made and made[0] == device
+    b = SOM(device=device, **som_kw).fit(Xt)
+    # backend="auto": torch for tensors on an accelerator, numpy for CPU ones.
+    if device == "cpu":
+        assert not made
+    else:
+        assert made and made[0] == device
     a = SOM(backend="numpy", **som_kw).fit(Xn)
     assert isinstance(b.codebook_, np.ndarray)
     assert b.codebook_.dtype == np.float32  # dtype="float32" default
@@ -425,3 +429,11 @@ def test_bad_device():
 def test_default_device():
     be = tb.make_backend()
     assert be.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_torch_model_predicts_without_torch(blobs, monkeypatch):
+    som = SOM((3, 4), backend="torch", device="cpu", random_state=0).fit(blobs)
+    expected = som.predict(blobs)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "somkit._backends.torch", raising=False)
+    np.testing.assert_array_equal(som.predict(blobs), expected)

@@ -271,7 +271,9 @@ default="pca"
         name = self.backend
         if name == "auto":
             mod = type(X).__module__
-            if mod.startswith("torch"):
+            # CPU tensors train faster on the numpy kernels; only tensors on
+            # an accelerator pick the torch backend.
+            if mod.startswith("torch") and X.device.type != "cpu":
                 name = "torch"
             elif mod.startswith("dask"):
                 name = "dask"
@@ -462,7 +464,11 @@ default="pca"
         X, native = self._check_predict_X(X)
         backend = _kernels
         if self.backend == "torch" or type(native).__module__.startswith("torch"):
-            backend = self._resolve_backend(native)[1]
+            try:
+                backend = self._resolve_backend(native)[1]
+            except ImportError:
+                # A map trained on a GPU still predicts where torch is absent.
+                backend = _kernels
         return backend.bmu(
             X, self.codebook_, self.metric, second=second, batch_size=self.batch_size
         )
