@@ -125,7 +125,7 @@ def _top2_direct(X, W, metric_id, idx1, idx2):
         idx2[i] = j2 if m > 1 else j1
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "nsz"})
 def _finish_rows(
     C,
     Cs,
