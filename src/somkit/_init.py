@@ -41,7 +41,13 @@ def _leading_components(X, sample_weight, k):
         # one BLAS thread: a threaded eigensolver of a small matrix loses
         # badly to spinning threads on a busy machine
         with _blas_single_thread():
-            evals, evecs = np.linalg.eigh(cov)
+            if 0 < k < d - 1:
+                from scipy.linalg import eigh
+
+                # only the k leading pairs (MRRR): a fraction of a full eigh
+                evals, evecs = eigh(cov, subset_by_index=[d - k, d - 1])
+            else:
+                evals, evecs = np.linalg.eigh(cov)
         order = np.argsort(evals)[::-1]
         return mean, np.maximum(evals[order], 0.0), evecs[:, order]
     from scipy.sparse.linalg import LinearOperator, eigsh
