@@ -707,6 +707,7 @@ def machine():
                     info["cpu"] = line.split(":", 1)[1].strip()
                     break
     with contextlib.suppress(Exception):
+        import numpy  # noqa: F401  (loads the BLAS that threadpoolctl reports)
         import threadpoolctl
 
         info["blas"] = [
@@ -883,19 +884,8 @@ def child_scaling(spec):
     X = np.load(spec["data"])
     grid = tuple(spec["grid"])
     side = max(grid)
-    W = np.random.default_rng(SEED).standard_normal((X.shape[1], grid[0] * grid[1]))
-    W = W.astype(np.float32)
-    # the full (N x n_units) product would not fit in memory on big maps:
-    # time it on a slice and scale to N rows
-    part = X[: max(1, min(len(X), (1 << 28) // W.shape[1]))]
-    S = np.empty((len(part), W.shape[1]), dtype=np.float32)
-    np.matmul(part, W, out=S)
-    gemm = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        np.matmul(part, W, out=S)
-        gemm.append((time.perf_counter() - t0) * len(X) / len(part))
-    del S, W
+    # warm-up: JIT cache loads and thread pool start, not timed
+    SOM((4, 4), topology=spec["topology"], n_epochs=1).fit(X[:2000])
     som = SOM(
         grid=grid,
         neighborhood=spec["kernel"],
@@ -908,12 +898,27 @@ def child_scaling(spec):
     t0 = time.perf_counter()
     som.fit(X)
     fit_s = time.perf_counter() - t0
+    peak = _status_mb("VmHWM")
+    # the GEMM after the fit (its output block would dominate the RSS); the
+    # full (N x n_units) product would not fit in memory on big maps: time it
+    # on a slice and scale to N rows
+    W = np.random.default_rng(SEED).standard_normal((X.shape[1], grid[0] * grid[1]))
+    W = W.astype(np.float32)
+    part = X[: max(1, min(len(X), (1 << 26) // W.shape[1]))]
+    S = np.empty((len(part), W.shape[1]), dtype=np.float32)
+    np.matmul(part, W, out=S)
+    gemm = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        np.matmul(part, W, out=S)
+        gemm.append((time.perf_counter() - t0) * len(X) / len(part))
+    del S, W
     return dict(
         status="ok",
         epoch_s=som.history_["seconds"],
         fit_s=fit_s,
         gemm_s=min(gemm),
-        peak_rss_mb=_status_mb("VmHWM"),
+        peak_rss_mb=peak,
         base_rss_mb=base,
         qe=som.history_["quantization_error"][-1],
     )
@@ -1064,6 +1069,8 @@ def write_markdown(doc, path):
         + (" (QUICK: smoke-test sizes, not results)" if doc.get("quick") else "")
         + "."
     )
+    for run in doc.get("runs", []):
+        L.append(f"- run {run.get('when')}: `run.py {' '.join(run.get('argv') or [])}`")
     L.append("")
     L.append(
         "**Measured on a shared, noisy 2-core VM (no GPU): other jobs ran on the "
@@ -1154,9 +1161,10 @@ def write_markdown(doc, path):
         L.append(
             "somkit batch, radius from side/4 to 1 over 2 epochs; epoch s = the "
             "first (widest-kernel) epoch; GEMM = one float32 (N x D)@(D x n_units) "
-            "product. No n_units x n_units matrix is formed above 2,500 units: rect "
-            "gaussian smoothing is separable (per axis), cut-off kernels use only the "
-            "pairs within reach."
+            "product. No n_units x n_units matrix is formed above 2,500 units: the "
+            "rect gaussian is smoothed axis by axis (exact), every other kernel and "
+            "the hex grid (gaussian cut at 4 sigma) by an FFT convolution over the "
+            "grid; peak RSS includes Python, somkit and the data."
         )
         L.append("")
         L.append(
@@ -1195,6 +1203,11 @@ def write_markdown(doc, path):
                 f"| {k} | {v['seconds']:.2f} | {v['traced_peak_mb']:.0f} "
                 f"| {v['result_mb']:.0f} |"
             )
+        L.append("")
+    if doc.get("notes"):
+        L.append("## Notes on these runs")
+        L.append("")
+        L.extend(f"- {n}" for n in doc["notes"])
         L.append("")
     L.append("## Libraries and settings")
     L.append("")
@@ -1296,6 +1309,12 @@ def main(argv=None):
         "fastest peer)",
     )
     ap.add_argument("--update", action="store_true", help="merge into the results")
+    ap.add_argument(
+        "--render", action="store_true", help="only rewrite the markdown from JSON"
+    )
+    ap.add_argument(
+        "--note", action="append", default=[], help="add a note (with --render)"
+    )
     ap.add_argument("--out", default=None, help="results stem (default: results)")
     args = ap.parse_args(argv)
     if args.child:
@@ -1328,9 +1347,17 @@ def main(argv=None):
     json_path = os.path.join(outdir, stem + ".json")
     md_path = os.path.join(outdir, stem + ".md")
     doc = dict(workloads={}, runs=[])
-    if args.update and os.path.exists(json_path):
+    if (args.update or args.render) and os.path.exists(json_path):
         with open(json_path) as f:
             doc = json.load(f)
+    if args.render:
+        doc.setdefault("notes", []).extend(args.note)
+        doc["headline"] = headline(doc) if doc["workloads"] else None
+        with open(json_path, "w") as f:
+            json.dump(doc, f, indent=1, default=str)
+        write_markdown(doc, md_path)
+        print(f"wrote {md_path}")
+        return
     doc.update(
         quick=args.quick,
         machine=machine(),
