@@ -78,22 +78,11 @@ PEERS = ("torchsom", "xpysom")
 
 
 def make_data(spec):
-    """Standardised float32 data for a workload spec (deterministic)."""
-    import numpy as np
-    from sklearn import datasets
+    """The CPU benchmark's data, so both benchmarks train on the same arrays."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from run import make_data as cpu_make_data
 
-    if spec["data"] == "breast_cancer":
-        X = datasets.load_breast_cancer().data
-    elif spec["data"] == "digits":
-        X = datasets.load_digits().data
-    else:
-        X, _ = datasets.make_blobs(
-            n_samples=spec["n"], n_features=spec["d"], centers=20, random_state=SEED
-        )
-    X = X.astype(np.float64)
-    sd = X.std(axis=0)
-    X = (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
-    return np.ascontiguousarray(X, dtype=np.float32)
+    return cpu_make_data(spec)
 
 
 # ------------------------------------------------------------------ children
