@@ -1110,7 +1110,7 @@ def write_markdown(doc, path):
     if doc.get("headline"):
         L.extend(doc["headline"])
         L.append("")
-    for w in doc["workloads"].values():
+    for w in _ordered(doc):
         L.append(
             f"## {w['name']}: {w['n']} x {w['d']} on {w['grid'][0]}x{w['grid'][1]}, "
             f"{w['epochs']} epochs"
@@ -1239,6 +1239,14 @@ NOTES = """\
 """.splitlines()
 
 
+def _ordered(doc):
+    """Workload records in the order of WORKLOADS."""
+    ws = doc["workloads"]
+    return [ws[k] for k in WORKLOADS if k in ws] + [
+        v for k, v in ws.items() if k not in WORKLOADS
+    ]
+
+
 def headline(doc):
     """A short table: somkit vs the fastest peer per workload."""
     L = ["## Headline", ""]
@@ -1248,7 +1256,7 @@ def headline(doc):
         "MiniSom train_random s | online speed-up |"
     )
     L.append("|---|---|---|---|---|---|---|---|---|---|")
-    for w in doc["workloads"].values():
+    for w in _ordered(doc):
         by = {r["lib"]: r for r in w["results"]}
         sk = by.get("somkit_batch", {})
         fp = by.get(w.get("fastest_peer") or "", {})

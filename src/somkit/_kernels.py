@@ -30,7 +30,7 @@ METRICS = ("euclidean", "cosine", "dot", "manhattan", "chebyshev")
 _GEMM_METRICS = ("euclidean", "cosine", "dot")
 _METRIC_ID = {"manhattan": 0, "chebyshev": 1}
 # Elements of the (chunk x n_units) score block; bounds memory per chunk.
-_BLOCK_ELEMENTS = 1 << 18
+_BLOCK_ELEMENTS = 1 << 20
 # Dense neighbourhood matrices are used up to this many units.
 _DENSE_UNITS = 2500
 
