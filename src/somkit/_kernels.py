@@ -372,6 +372,51 @@ class _Worker:
         self.qe = self.te = self.weight = 0.0
 
 
+_BUFFERS = threading.local()
+
+
+@contextlib.contextmanager
+def reuse_buffers():
+    """Keep the chunk buffers of passes from one thread alive for the next pass.
+
+    Used around a training run: fresh multi-megabyte blocks every epoch cost
+    page faults that can exceed the work on small data. Cleared on exit.
+    """
+    outer = getattr(_BUFFERS, "enabled", False)
+    _BUFFERS.enabled = True
+    try:
+        yield
+    finally:
+        _BUFFERS.enabled = outer
+        if not outer:
+            _BUFFERS.cache = None
+
+
+def _workers_for(cb, rows, d, dtype, accumulate, count):
+    """``count`` workers' buffers, reused inside :func:`reuse_buffers`."""
+    if not getattr(_BUFFERS, "enabled", False):
+        return [_Worker(cb, rows, d, dtype, accumulate) for _ in range(count)]
+    key = (
+        rows,
+        d,
+        cb.n_units,
+        np.dtype(dtype).str,
+        cb.shift is not None,
+        cb.metric in _GEMM_METRICS,
+        accumulate,
+    )
+    cache = getattr(_BUFFERS, "cache", None)
+    if cache is None or cache[0] != key or len(cache[1]) < count:
+        cache = (key, [_Worker(cb, rows, d, dtype, accumulate) for _ in range(count)])
+        _BUFFERS.cache = cache
+    workers = cache[1][:count]
+    for w in workers:
+        w.sums.fill(0.0)
+        w.wsum.fill(0.0)
+        w.qe = w.te = w.weight = 0.0
+    return workers
+
+
 def _rows(X, a, b, dtype, worker):
     """``X[a:b]`` as a C-contiguous ``dtype`` array (a view when possible)."""
     part = X[a:b]
@@ -423,7 +468,7 @@ def _scan(
         pos, period, periodic, limit = _NO_POS, _NO_PERIOD, False, -1.0
     gemm = cb.metric in _GEMM_METRICS
     second = limit >= 0 or (out is not None and "idx2" in out)
-    state = [_Worker(cb, rows, d, dtype, accumulate) for _ in range(workers)]
+    state = _workers_for(cb, rows, d, dtype, accumulate, workers)
     sw_all = (
         None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     )
@@ -694,7 +739,8 @@ def batch_sums(X, W, metric, sample_weight=None, *, batch_size=None, grid=None):
         accumulate=True,
         te=None if grid is None else (grid, 1.0),
     )
-    sums, wsum = state[0].sums, state[0].wsum
+    # copies: the workers' buffers may be reused by the next pass
+    sums, wsum = state[0].sums.copy(), state[0].wsum.copy()
     for s in state[1:]:
         sums += s.sums
         wsum += s.wsum

@@ -64,6 +64,8 @@ def run_epochs(W, X, sample_weight, plan, start_epoch, n_epochs, history, som=No
     # multi-threaded BLAS only loses time on the small per-epoch products.
     blas = _kernels._blas_single_thread()
     blas.__enter__()
+    buffers = _kernels.reuse_buffers()
+    buffers.__enter__()
     try:
         for i in range(n_epochs):
             t = start_epoch + i
@@ -101,6 +103,7 @@ def run_epochs(W, X, sample_weight, plan, start_epoch, n_epochs, history, som=No
             if stop:
                 break
     finally:
+        buffers.__exit__(None, None, None)
         blas.__exit__(None, None, None)
         if bar is not None:
             bar.close()
