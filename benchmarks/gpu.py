@@ -77,12 +77,22 @@ LIBS = {
 PEERS = ("torchsom", "xpysom")
 
 
+def _cpu_benchmark():
+    """benchmarks/run.py, whose data and peer settings this benchmark shares."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import run
+
+    return run
+
+
 def make_data(spec):
     """The CPU benchmark's data, so both benchmarks train on the same arrays."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from run import make_data as cpu_make_data
+    return _cpu_benchmark().make_data(spec)
 
-    return cpu_make_data(spec)
+
+def torchsom_params(grid, n_features, epochs, device):
+    """torchsom settings of the CPU benchmark."""
+    return _cpu_benchmark().torchsom_params(grid, n_features, epochs, device)
 
 
 # ------------------------------------------------------------------ children
@@ -130,23 +140,7 @@ def fit_torchsom(X, grid, epochs, device):
     Xt = torch.from_numpy(X).to(device)
 
     def make(n_epochs):
-        return SOM(
-            x=rows,
-            y=cols,
-            num_features=X.shape[1],
-            epochs=n_epochs,
-            batch_size=256,
-            sigma=max(rows, cols) / 2.0,
-            learning_rate=0.5,
-            lr_decay_function="lr_linear_decay_to_zero",
-            sigma_decay_function="sig_linear_decay_to_one",
-            neighborhood_function="gaussian",
-            distance_function="euclidean",
-            topology="rectangular",
-            initialization_mode="pca",
-            device=device,
-            random_seed=SEED,
-        )
+        return SOM(**torchsom_params(grid, X.shape[1], n_epochs, device))
 
     warm = make(1)
     warm.initialize_weights(Xt[:512], mode="pca")

@@ -273,19 +273,14 @@ def fit_somoclu(X, grid, epochs, frac):
     )
 
 
-def fit_torchsom(X, grid, epochs, frac, device="cpu"):
-    import torch
-    from torchsom.core import SOM
-
+def torchsom_params(grid, n_features, epochs, device):
+    """torchsom's settings for the common protocol (CPU and GPU benchmarks)."""
     rows, cols = grid
-    torch.manual_seed(SEED)
-    Xt = torch.from_numpy(X).to(device)
-    ep = _epochs(epochs, frac)
-    som = SOM(
+    return dict(
         x=rows,
         y=cols,
-        num_features=X.shape[1],
-        epochs=ep,
+        num_features=n_features,
+        epochs=epochs,
         batch_size=256,
         sigma=max(rows, cols) / 2.0,
         learning_rate=0.5,
@@ -298,6 +293,17 @@ def fit_torchsom(X, grid, epochs, frac, device="cpu"):
         device=device,
         random_seed=SEED,
     )
+
+
+def fit_torchsom(X, grid, epochs, frac, device="cpu"):
+    import torch
+    from torchsom.core import SOM
+
+    rows, cols = grid
+    torch.manual_seed(SEED)
+    Xt = torch.from_numpy(X).to(device)
+    ep = _epochs(epochs, frac)
+    som = SOM(**torchsom_params(grid, X.shape[1], ep, device))
     som.initialize_weights(Xt, mode="pca")
 
     def run():
