@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from somkit._kernels import normalize_rows
+from somkit._kernels import LowRank, normalize_rows
 
 INITS = ("pca", "sample", "random")
 
@@ -26,6 +26,28 @@ def _weighted_moments(X, sample_weight):
 WIDE_FEATURES = 2048
 
 
+#: From this many features on, the leading pairs of a dense covariance come
+#: from Lanczos (a few ms) rather than LAPACK's MRRR (tens of ms at 784).
+LANCZOS_FEATURES = 256
+
+
+def _top_eigh(cov, k):
+    """The ``k`` leading eigenpairs of a symmetric matrix (ascending order)."""
+    from scipy.linalg import eigh
+
+    d = len(cov)
+    if d >= LANCZOS_FEATURES:
+        from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+
+        try:
+            # a fixed start vector keeps the result deterministic
+            return eigsh(cov, k=k, which="LA", v0=np.ones(d) / np.sqrt(d))
+        except ArpackNoConvergence:  # pragma: no cover - clustered spectra
+            pass
+    # only the k leading pairs (MRRR): a fraction of a full eigh
+    return eigh(cov, subset_by_index=[d - k, d - 1])
+
+
 def _leading_components(X, sample_weight, k):
     """Mean, top-``k`` covariance eigenvalues and eigenvectors (descending).
 
@@ -42,10 +64,7 @@ def _leading_components(X, sample_weight, k):
         # badly to spinning threads on a busy machine
         with _blas_single_thread():
             if 0 < k < d - 1:
-                from scipy.linalg import eigh
-
-                # only the k leading pairs (MRRR): a fraction of a full eigh
-                evals, evecs = eigh(cov, subset_by_index=[d - k, d - 1])
+                evals, evecs = _top_eigh(cov, k)
             else:
                 evals, evecs = np.linalg.eigh(cov)
         order = np.argsort(evals)[::-1]
@@ -75,6 +94,32 @@ def _leading_components(X, sample_weight, k):
     return mean, np.maximum(evals[order], 0.0), evecs[:, order]
 
 
+def pca_factors(X, grid, sample_weight=None):
+    """The linear initialisation as ``(mean, coords, comps)``.
+
+    The codebook is ``mean + coords @ comps``: ``coords`` (n_units, k) are the
+    unit positions normalised to [-1, 1] per grid axis, ``comps`` (k, n_features)
+    the leading principal components scaled by their standard deviations.
+    Kept factored so the first training pass can search BMUs in k dimensions.
+    """
+    pos = grid.positions
+    extent = np.ptp(pos, axis=0)
+    n_axes = int(np.count_nonzero(extent > 0))
+    mean, evals, evecs = _leading_components(X, sample_weight, n_axes)
+    # Fix the sign of each component so results do not depend on LAPACK.
+    signs = np.sign(evecs[np.argmax(np.abs(evecs), axis=0), np.arange(len(evals))])
+    evecs = evecs * np.where(signs == 0, 1.0, signs)
+    axes = [a for a in np.argsort(-extent, kind="stable") if extent[a] > 0]
+    axes = axes[: len(evals)]
+    coords = np.empty((grid.n_units, len(axes)))
+    comps = np.empty((len(axes), X.shape[1]))
+    for k, axis in enumerate(axes):
+        p = pos[:, axis]
+        coords[:, k] = 2.0 * (p - p.min()) / extent[axis] - 1.0
+        comps[k] = evecs[:, k] * np.sqrt(evals[k])
+    return mean, coords, comps
+
+
 def pca_init(X, grid, sample_weight=None):
     """Linear initialisation along the leading principal components.
 
@@ -85,24 +130,21 @@ def pca_init(X, grid, sample_weight=None):
     normalised to [-1, 1] per axis; axes of extent zero (a 1-row grid) get no
     component.
     """
-    pos = grid.positions
-    extent = np.ptp(pos, axis=0)
-    n_axes = int(np.count_nonzero(extent > 0))
-    mean, evals, evecs = _leading_components(X, sample_weight, n_axes)
-    # Fix the sign of each component so results do not depend on LAPACK.
-    signs = np.sign(evecs[np.argmax(np.abs(evecs), axis=0), np.arange(len(evals))])
-    evecs = evecs * np.where(signs == 0, 1.0, signs)
-    axes = [a for a in np.argsort(-extent, kind="stable") if extent[a] > 0]
-    W = np.tile(mean, (grid.n_units, 1))
-    for k, axis in enumerate(axes[: len(evals)]):
-        p = pos[:, axis]
-        u = 2.0 * (p - p.min()) / extent[axis] - 1.0
-        W += np.outer(u, evecs[:, k] * np.sqrt(evals[k]))
-    return W
+    mean, coords, comps = pca_factors(X, grid, sample_weight)
+    return mean + coords @ comps
 
 
-def init_codebook(X, grid, init, rng, sample_weight=None):
-    """Initial codebook (float64, shape (n_units, n_features))."""
+def init_codebook(X, grid, init, rng, sample_weight=None, *, factored=False):
+    """Initial codebook (float64, shape (n_units, n_features)).
+
+    With ``factored=True`` returns ``(W, low_rank)``: ``low_rank`` is a
+    :class:`somkit._kernels.LowRank` equal to W for the pca init, else None.
+    """
+    if factored:
+        if isinstance(init, str) and init == "pca":
+            low_rank = LowRank(*pca_factors(X, grid, sample_weight))
+            return low_rank.dense(), low_rank
+        return init_codebook(X, grid, init, rng, sample_weight), None
     n, d = X.shape
     m = grid.n_units
     if isinstance(init, str) and init == "pca":

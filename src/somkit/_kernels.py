@@ -296,6 +296,48 @@ def _pair_distance(X, W, idx, metric):
     return np.abs(Xd - Wi).max(axis=1)
 
 
+class LowRank:
+    """A codebook given as ``scale[:, None] * (offset + coords @ comps)``.
+
+    The PCA initialisation has this form with a handful of components, so
+    the scores of a GEMM metric cost two thin products (data onto the
+    components, then onto the units) instead of one against every unit.
+
+    Examples
+    --------
+    >>> lr = LowRank(np.zeros(3), np.array([[-1.0], [1.0]]), np.ones((1, 3)))
+    >>> lr.dense()
+    array([[-1., -1., -1.],
+           [ 1.,  1.,  1.]])
+    """
+
+    def __init__(self, offset, coords, comps, scale=None):
+        self.offset = np.asarray(offset, dtype=np.float64)
+        self.coords = np.asarray(coords, dtype=np.float64)
+        self.comps = np.asarray(comps, dtype=np.float64)
+        self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+
+    def factors(self, shift=None):
+        """``(coef, basis)`` with ``coef @ basis`` = the codebook minus ``shift``."""
+        m = len(self.coords)
+        offset = self.offset if shift is None else self.offset - shift
+        coef = np.hstack([np.ones((m, 1)), self.coords])
+        if self.scale is not None:
+            coef *= self.scale[:, None]
+        return coef, np.vstack([offset[None], self.comps])
+
+    def dense(self):
+        coef, basis = self.factors()
+        return coef @ basis
+
+    def unit_rows(self):
+        """The same codebook with every row scaled to unit norm."""
+        norms = np.linalg.norm(self.dense(), axis=1)
+        norms[norms == 0] = 1.0
+        scale = 1.0 / norms if self.scale is None else self.scale / norms
+        return LowRank(self.offset, self.coords, self.comps, scale)
+
+
 class Codebook:
     """A codebook prepared for repeated BMU searches in one metric.
 
@@ -303,12 +345,13 @@ class Codebook:
     every chunk costs one GEMM plus one pass over the score block.
     """
 
-    def __init__(self, W, metric):
+    def __init__(self, W, metric, low_rank=None):
         self.metric = metric
         W = np.ascontiguousarray(W)
         if metric == "cosine":
             W = normalize_rows(W)
         self.W = W
+        self.lr_proj = self.lr_coef = None
         self.n_units = W.shape[0]
         self.shift = None
         self.Ws = W
@@ -324,6 +367,19 @@ class Codebook:
         elif metric in ("cosine", "dot"):
             self.Wt = np.ascontiguousarray(-W.T)
             self.bias = np.zeros(W.shape[0], dtype=W.dtype)
+        if low_rank is not None and metric in _GEMM_METRICS:
+            # scores = [Cs @ basis^T, 1] @ [-2 coef^T; ||w||^2] (euclidean) or
+            # -[C @ basis^T] @ coef^T: O(k) per unit instead of O(n_features)
+            shift = None if self.shift is None else self.shift.astype(np.float64)
+            coef, basis = low_rank.factors(shift)
+            if metric == "euclidean":
+                exact = coef @ basis
+                bias = np.einsum("ij,ij->i", exact, exact)
+                lr_coef = np.vstack([-2.0 * coef.T, bias[None]])
+            else:
+                lr_coef = np.vstack([-coef.T, np.zeros((1, len(coef)))])
+            self.lr_proj = np.ascontiguousarray(basis.T, dtype=W.dtype)
+            self.lr_coef = np.ascontiguousarray(lr_coef, dtype=W.dtype)
 
     def top2(self, C):
         """(idx1, idx2) of the best and second-best unit for chunk ``C``."""
@@ -363,6 +419,7 @@ class _Worker:
         self.S = np.empty((rows, cb.n_units), dtype=dtype) if gemm else None
         self.idx1 = np.empty(rows, dtype=np.int64)
         self.idx2 = np.empty(rows, dtype=np.int64)
+        self.P = None  # projections of a chunk for low-rank codebooks
         self.dist = np.empty(rows)
         self.ones = np.ones(rows)
         self.arange = np.arange(rows)
@@ -429,6 +486,18 @@ def _rows(X, a, b, dtype, worker):
     return out
 
 
+def _balanced_rows(n, rows, workers):
+    """At most ``rows`` rows per chunk, a whole number of equal chunks per thread.
+
+    Keeps every thread busy to the end of a pass (3 chunks on 2 threads
+    would leave one thread idle for a third of it).
+    """
+    if workers <= 1 or n <= 0:
+        return rows
+    per_thread = -(-n // (workers * rows))
+    return max(1, -(-n // (workers * per_thread)))
+
+
 def _scan(
     X, cb, dtype, *, rows, sample_weight=None, accumulate=False, te=None, out=None
 ):
@@ -454,9 +523,7 @@ def _scan(
     m = cb.n_units
     metric = _METRIC_NUM[cb.metric]
     workers = n_workers() if n * m * max(d, 1) >= _THREAD_WORK else 1
-    rows = max(1, min(rows, n))
-    if workers > 1:
-        rows = min(rows, -(-n // workers))
+    rows = _balanced_rows(n, max(1, min(rows, n)), workers)
     n_chunks = -(-n // rows) if n else 0
     workers = max(1, min(workers, n_chunks))
     if te is not None and m > 1:
@@ -495,7 +562,13 @@ def _scan(
             if gemm:
                 # scores in place, then numpy's SIMD argmin (first = lowest
                 # index on ties); the winner masked for the runner-up
-                if cb.shift is not None:
+                if cb.lr_proj is not None:
+                    q = cb.lr_proj.shape[1]
+                    if s.P is None or s.P.shape[1] != q + 1:
+                        s.P = np.ones((s.rows, q + 1), dtype=dtype)
+                    np.matmul(Cs, cb.lr_proj, out=s.P[:r, :q])
+                    S = np.matmul(s.P[:r], cb.lr_coef, out=s.S[:r])
+                elif cb.shift is not None:
                     S = np.matmul(s.Cs[:r], cb.Wt_aug, out=s.S[:r])
                 else:
                     S = np.matmul(Cs, cb.Wt, out=s.S[:r])
@@ -645,6 +718,7 @@ def moments(X, sample_weight=None, *, rows=8192):
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     sw = None if sample_weight is None else np.asarray(sample_weight, np.float64)
     total = float(n) if sw is None else float(sw.sum())
+    rows = _balanced_rows(n, rows, n_workers())
     n_chunks = -(-n // rows)
     parts = {}
 
@@ -715,8 +789,14 @@ def pairwise_distances(A, B, metric, out_dtype=np.float64):
 
 
 # --------------------------------------------------------- batch training
-def batch_sums(X, W, metric, sample_weight=None, *, batch_size=None, grid=None):
+def batch_sums(
+    X, W, metric, sample_weight=None, *, batch_size=None, grid=None, low_rank=None
+):
     """One pass of the batch map: per-unit weighted sums of the samples.
+
+    ``low_rank`` (a :class:`LowRank` equal to ``W``, e.g. the PCA init) makes
+    the BMU search of a GEMM metric cost O(k) per unit instead of
+    O(n_features); the winners' distances and the sums still use ``W``.
 
     Returns
     -------
@@ -729,7 +809,7 @@ def batch_sums(X, W, metric, sample_weight=None, *, batch_size=None, grid=None):
         of samples whose two best units are not adjacent on ``grid``) and
         ``weight`` (total sample weight), for the codebook entering the pass.
     """
-    cb = Codebook(W, metric)
+    cb = Codebook(W, metric, low_rank)
     state = _scan(
         X,
         cb,
@@ -753,16 +833,24 @@ def batch_sums(X, W, metric, sample_weight=None, *, batch_size=None, grid=None):
 
 
 def _separable_gaussian(grid, sums, sigma):
-    """Apply the gaussian kernel axis by axis (exact for rect grids)."""
-    out = sums.reshape(*grid.shape, -1)
-    for axis, size in enumerate(grid.shape):
+    """Apply the gaussian kernel axis by axis (exact for rect grids).
+
+    Each axis is one matrix product on a view of the values (no transposed
+    copies): ``(size x size) @ (size x rest)`` batched over the leading axes.
+    """
+    shape = tuple(grid.shape)
+    out = np.ascontiguousarray(sums, dtype=np.float64)
+    k = out.shape[1]
+    for axis, size in enumerate(shape):
         c = np.arange(size, dtype=np.float64)
         dk = np.abs(c[:, None] - c[None, :])
         if grid.periodic:
             dk = np.minimum(dk, size - dk)
         hk = neighborhood("gaussian", dk, sigma)
-        out = np.moveaxis(np.tensordot(hk, out, axes=([1], [axis])), 0, axis)
-    return out.reshape(sums.shape)
+        lead = math.prod(shape[:axis])
+        rest = math.prod(shape[axis + 1 :]) * k
+        out = np.matmul(hk, out.reshape(lead, size, rest)).reshape(sums.shape)
+    return out
 
 
 def _extent(size, reach):
@@ -932,6 +1020,7 @@ def minibatch_step(W, C, sw, grid, kernel, sigma, lr, metric):
 __all__ = [
     "METRICS",
     "Codebook",
+    "LowRank",
     "batch_sums",
     "batch_update",
     "bmu",

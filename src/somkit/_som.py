@@ -354,8 +354,12 @@ default="pca"
                 )
             if not np.all(np.isfinite(init)):
                 raise ValueError("init array must not contain NaN or inf.")
-        W = init_codebook(X, self.grid_, init, rng, sample_weight)
-        return finish_init(W, self.metric).astype(dtype)
+        W, low_rank = init_codebook(
+            X, self.grid_, init, rng, sample_weight, factored=True
+        )
+        if low_rank is not None and self.metric == "cosine":
+            low_rank = low_rank.unit_rows()
+        return finish_init(W, self.metric).astype(dtype), low_rank
 
     def fit(self, X, y=None, sample_weight=None):
         """Train the map on X.
@@ -378,12 +382,20 @@ default="pca"
         X, native = self._validate_X(X, reset=True)
         sample_weight = self._check_weight(sample_weight, X)
         rng = _rng(self.random_state)
-        W = self._initialize(X, sample_weight, dtype, rng)
+        W, low_rank = self._initialize(X, sample_weight, dtype, rng)
         _, backend = self._resolve_backend(native)
         self.history_ = empty_history()
         plan = self._plan(dtype, backend, rng)
         W, done = run_epochs(
-            W, X, sample_weight, plan, 0, int(self.n_epochs), self.history_, som=self
+            W,
+            X,
+            sample_weight,
+            plan,
+            0,
+            int(self.n_epochs),
+            self.history_,
+            som=self,
+            low_rank=low_rank if backend is _kernels else None,
         )
         self.n_iter_ = int(done)
         self._set_codebook(W)
@@ -407,8 +419,9 @@ default="pca"
         X, native = self._validate_X(X, reset=first)
         sample_weight = self._check_weight(sample_weight, X)
         rng = _rng(self.random_state, getattr(self, "n_iter_", 0))
+        low_rank = None
         if first:
-            W = self._initialize(X, sample_weight, dtype, rng)
+            W, low_rank = self._initialize(X, sample_weight, dtype, rng)
             self.history_ = empty_history()
             self.n_iter_ = 0
         else:
@@ -416,7 +429,15 @@ default="pca"
         _, backend = self._resolve_backend(native)
         plan = self._plan(dtype, backend, rng)
         W, done = run_epochs(
-            W, X, sample_weight, plan, self.n_iter_, 1, self.history_, som=self
+            W,
+            X,
+            sample_weight,
+            plan,
+            self.n_iter_,
+            1,
+            self.history_,
+            som=self,
+            low_rank=low_rank if backend is _kernels else None,
         )
         self.n_iter_ += int(done)
         self._set_codebook(W)

@@ -48,11 +48,23 @@ class TrainPlan:
     callbacks: list = field(default_factory=list)
 
 
-def run_epochs(W, X, sample_weight, plan, start_epoch, n_epochs, history, som=None):
+def run_epochs(
+    W,
+    X,
+    sample_weight,
+    plan,
+    start_epoch,
+    n_epochs,
+    history,
+    som=None,
+    low_rank=None,
+):
     """Train ``W`` for ``n_epochs`` epochs starting at schedule time ``start_epoch``.
 
     Returns the new codebook and the number of epochs run (callbacks may stop
-    training early). Appends one row per epoch to ``history``.
+    training early). Appends one row per epoch to ``history``. ``low_rank``
+    (a factored form of the entering ``W``, see ``_kernels.LowRank``) speeds
+    up the first batch pass.
     """
     bar = None
     if plan.verbose:
@@ -73,7 +85,9 @@ def run_epochs(W, X, sample_weight, plan, start_epoch, n_epochs, history, som=No
             lr = plan.learning_rate(t, plan.total_epochs)
             tic = time.perf_counter()
             if plan.algorithm == "batch":
-                W, stats = _batch_epoch(W, X, sample_weight, plan, sigma)
+                W, stats = _batch_epoch(
+                    W, X, sample_weight, plan, sigma, low_rank if i == 0 else None
+                )
             elif plan.algorithm == "online":
                 W, stats = _online_epoch(W, X, sample_weight, plan, t)
             else:
@@ -110,10 +124,17 @@ def run_epochs(W, X, sample_weight, plan, start_epoch, n_epochs, history, som=No
     return W, done
 
 
-def _batch_epoch(W, X, sample_weight, plan, sigma):
+def _batch_epoch(W, X, sample_weight, plan, sigma, low_rank=None):
     be = plan.backend
+    kw = {} if low_rank is None else {"low_rank": low_rank}
     sums, wsum, stats = be.batch_sums(
-        X, W, plan.metric, sample_weight, batch_size=plan.batch_size, grid=plan.grid
+        X,
+        W,
+        plan.metric,
+        sample_weight,
+        batch_size=plan.batch_size,
+        grid=plan.grid,
+        **kw,
     )
     W = be.batch_update(W, sums, wsum, plan.grid, plan.kernel, sigma, plan.metric)
     return W, stats

@@ -1,0 +1,101 @@
+"""Shortcuts of the numpy kernels against the plain computation they replace."""
+
+import numpy as np
+import pytest
+from scipy.linalg import eigh
+
+from somkit import SOM, _init, _kernels
+from somkit._grid import Grid
+from somkit._init import init_codebook, pca_init
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    # anisotropic, off-centre: the components and the shift both matter
+    X = rng.standard_normal((1500, 24)) * np.linspace(4.0, 0.2, 24) + 0.5
+    return X.astype(np.float32)
+
+
+GRIDS = [
+    ((8, 11), "rect", False),
+    ((8, 10), "hex", True),
+    ((17,), "rect", False),
+    ((3, 4, 5), "rect", False),
+]
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine", "dot"])
+@pytest.mark.parametrize("shape, topology, periodic", GRIDS)
+def test_low_rank_first_pass_matches_full_pass(data, metric, shape, topology, periodic):
+    som = SOM(grid=shape, topology=topology, periodic=periodic, metric=metric)
+    som._check_params()
+    W, low_rank = som._initialize(data, None, np.float32, np.random.default_rng(0))
+    assert low_rank is not None
+    full = _kernels.batch_sums(data, W, metric, grid=som.grid_)
+    fast = _kernels.batch_sums(data, W, metric, grid=som.grid_, low_rank=low_rank)
+    np.testing.assert_array_equal(fast[1], full[1])  # same winners
+    np.testing.assert_allclose(fast[0], full[0], rtol=1e-12, atol=1e-9)
+    for key in ("qe_sum", "te_sum", "weight"):
+        assert fast[2][key] == pytest.approx(full[2][key], rel=1e-12)
+
+
+def test_low_rank_factors_reproduce_the_codebook(data):
+    grid = Grid((6, 9), "hex", False)
+    W, low_rank = init_codebook(data, grid, "pca", None, factored=True)
+    np.testing.assert_allclose(W, pca_init(data, grid), rtol=1e-12, atol=1e-12)
+    # the SOM Toolbox's lininit written out: corners at mean +- sd * pc
+    mean = data.mean(axis=0, dtype=np.float64)
+    cov = np.cov(data.T.astype(np.float64), bias=True)
+    evals, evecs = np.linalg.eigh(cov)
+    pc1 = evecs[:, -1] * np.sqrt(evals[-1])
+    sign = np.sign(pc1[np.argmax(np.abs(pc1))])
+    col = grid.positions[:, 1]
+    u = 2 * (col - col.min()) / np.ptp(col) - 1  # columns span more than rows
+    expected_pc1 = mean + np.outer(u, sign * pc1)
+    rows = grid.positions[:, 0] == grid.positions[:, 0].min()
+    # first-row units differ from the 1-component line only along pc2
+    residual = W[rows] - expected_pc1[rows]
+    # (float32 data: the covariance is formed from float32 products)
+    assert np.allclose(residual - residual[0], 0.0, atol=1e-5)
+    unit = low_rank.unit_rows().dense()
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(unit, _kernels.normalize_rows(W), rtol=1e-10)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_fit_with_pca_init_equals_fit_from_the_same_array(data, metric):
+    """fit(init="pca") takes the low-rank first pass; an array init does not."""
+    params = dict(grid=(7, 9), metric=metric, n_epochs=4, random_state=0)
+    a = SOM(init="pca", **params).fit(data)
+    grid = a.grid_
+    W0 = _init.finish_init(pca_init(data, grid), metric).astype(np.float32)
+    b = SOM(init=W0, **params).fit(data)
+    np.testing.assert_allclose(a.codebook_, b.codebook_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert a.history_["topographic_error"] == b.history_["topographic_error"]
+
+
+@pytest.mark.parametrize("n", [1, 7, 1000, 20000, 20001, 99999])
+@pytest.mark.parametrize("rows", [1, 64, 1165, 8192])
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_balanced_chunks(n, rows, workers):
+    r = _kernels._balanced_rows(n, rows, workers)
+    assert 1 <= r <= rows
+    n_chunks = -(-n // r)
+    # chunks go round-robin to the threads; the busiest one may exceed an
+    # even share by less than one row per chunk it holds
+    sizes = [min(r, n - c * r) for c in range(n_chunks)]
+    load = [sum(sizes[k::workers]) for k in range(workers)]
+    assert max(load) - -(-n // workers) < -(-n_chunks // workers)
+
+
+@pytest.mark.parametrize("d", [300, 800])
+def test_lanczos_top_pairs_match_lapack(d):
+    rng = np.random.default_rng(d)
+    A = rng.standard_normal((d + 50, d)) * np.linspace(3, 1, d)
+    cov = A.T @ A / len(A)
+    evals, evecs = _init._top_eigh(cov, 2)
+    ref_vals, ref_vecs = eigh(cov, subset_by_index=[d - 2, d - 1])
+    np.testing.assert_allclose(evals, ref_vals, rtol=1e-10)
+    np.testing.assert_allclose(np.abs(np.sum(evecs * ref_vecs, axis=0)), 1, atol=1e-8)
