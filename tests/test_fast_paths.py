@@ -99,3 +99,98 @@ def test_lanczos_top_pairs_match_lapack(d):
     ref_vals, ref_vecs = eigh(cov, subset_by_index=[d - 2, d - 1])
     np.testing.assert_allclose(evals, ref_vals, rtol=1e-10)
     np.testing.assert_allclose(np.abs(np.sum(evecs * ref_vecs, axis=0)), 1, atol=1e-8)
+
+
+# ------------------------------------------------------------- online rule
+def ref_online_with_stats(X, W, pos, metric, sigma, lr):
+    """The textbook online loop in float64, recording each sample's QE and TE
+    on the codebook it meets before its own step."""
+    W = W.copy()
+    D = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
+    qe = te = 0.0
+    for x in X:
+        if metric == "euclidean":
+            dist = np.sqrt(((x - W) ** 2).sum(axis=1))
+        elif metric == "manhattan":
+            dist = np.abs(x - W).sum(axis=1)
+        elif metric == "chebyshev":
+            dist = np.abs(x - W).max(axis=1)
+        elif metric == "dot":
+            dist = -(W @ x)
+        else:
+            dist = 1.0 - W @ x  # unit rows
+        order = np.argsort(dist, kind="stable")
+        c, c2 = order[0], order[1]
+        qe += dist[c]
+        te += not (1e-9 < D[c, c2] <= 1 + 1e-9)
+        W += lr * np.exp(-(D[:, c] ** 2) / (2 * sigma**2))[:, None] * (x - W)
+        if metric == "cosine":
+            W /= np.linalg.norm(W, axis=1, keepdims=True)
+    return W, qe / len(X), te / len(X)
+
+
+@pytest.mark.parametrize(
+    "metric", ["euclidean", "manhattan", "chebyshev", "dot", "cosine"]
+)
+@pytest.mark.parametrize("d", [10, 4, 3])
+def test_online_rule_and_running_stats_match_loop(metric, d):
+    """Features in groups of four (plus a remainder) and the running QE/TE."""
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(40, d)) + rng.integers(0, 3, size=(40, 1))
+    if metric == "cosine":
+        X /= np.linalg.norm(X, axis=1, keepdims=True)
+    shape = (4, 6)
+    W0 = rng.normal(size=(24, d))
+    if metric == "cosine":
+        W0 /= np.linalg.norm(W0, axis=1, keepdims=True)
+    som = SOM(
+        grid=shape,
+        metric=metric,
+        algorithm="online",
+        radius=1.3,
+        learning_rate=0.2,
+        init=W0,
+        n_epochs=1,
+        shuffle=False,
+        dtype="float64",
+    ).fit(X)
+    pos = np.argwhere(np.ones(shape)).astype(float)
+    W, qe, te = ref_online_with_stats(X, W0, pos, metric, 1.3, 0.2)
+    np.testing.assert_allclose(som.codebook_, W, rtol=1e-9, atol=1e-12)
+    assert som.history_["quantization_error"][0] == pytest.approx(qe, rel=1e-9)
+    assert som.history_["topographic_error"][0] == pytest.approx(te, abs=1e-12)
+
+
+@pytest.mark.parametrize("m", [1, 2, 7, 15, 16, 17, 64, 1601])
+def test_online_argmin_matches_numpy(m):
+    from somkit._online import _argmin
+
+    rng = np.random.default_rng(m)
+    for dtype in (np.float32, np.float64):
+        v = rng.integers(0, 5, size=m).astype(dtype)  # many ties
+        assert _argmin(v) == int(np.argmin(v))
+        v = rng.standard_normal(m).astype(dtype)
+        assert _argmin(v) == int(np.argmin(v))
+
+
+@pytest.mark.parametrize("topology", ["rect", "hex"])
+def test_online_radius_zero_moves_only_the_winner(topology):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(50, 6))
+    W0 = rng.normal(size=(12, 6))
+    som = SOM(
+        grid=(3, 4),
+        topology=topology,
+        algorithm="online",
+        radius=0,
+        learning_rate=0.3,
+        init=W0,
+        n_epochs=1,
+        shuffle=False,
+        dtype="float64",
+    ).fit(X)
+    W = W0.copy()
+    for x in X:  # sequential competitive learning
+        c = np.argmin(((x - W) ** 2).sum(axis=1))
+        W[c] += 0.3 * (x - W[c])
+    np.testing.assert_allclose(som.codebook_, W, rtol=1e-12)

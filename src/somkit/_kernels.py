@@ -125,6 +125,19 @@ def _top2_direct(X, W, metric_id, idx1, idx2):
         idx2[i] = j2 if m > 1 else j1
 
 
+@numba.njit(nogil=True, cache=True)
+def adjacent(pos, period, periodic, j, j2, limit):
+    """Units j and j2 are distinct and at most ``limit`` apart on the grid."""
+    d2 = 0.0
+    for a in range(pos.shape[1]):
+        delta = abs(pos[j, a] - pos[j2, a])
+        if periodic:
+            delta = min(delta, period[a] - delta)
+        d2 += delta * delta
+    g = math.sqrt(d2)
+    return g > _GRID_EPS and g <= limit + _GRID_EPS
+
+
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc", "nsz"})
 def _finish_rows(
     C,
@@ -154,7 +167,6 @@ def _finish_rows(
     Returns (weighted distance sum, weighted TE count, total weight).
     """
     n, d = C.shape
-    ndim = pos.shape[1]
     accumulate = sums.shape[0] > 0
     qe = 0.0
     te = 0.0
@@ -189,17 +201,10 @@ def _finish_rows(
             wsum[j] += w
             for k in range(d):
                 sums[j, k] += w * C[i, k]
-        if te_limit >= 0.0:
-            j2 = idx2[i]
-            d2 = 0.0
-            for a in range(ndim):
-                delta = abs(pos[j, a] - pos[j2, a])
-                if periodic:
-                    delta = min(delta, period[a] - delta)
-                d2 += delta * delta
-            g = math.sqrt(d2)
-            if not (g > _GRID_EPS and g <= te_limit + _GRID_EPS):
-                te += w
+        if te_limit >= 0.0 and not adjacent(
+            pos, period, periodic, j, idx2[i], te_limit
+        ):
+            te += w
     return qe, te, tot
 
 

@@ -22,6 +22,8 @@ import math
 import numba
 import numpy as np
 
+from somkit._kernels import adjacent
+
 KERNEL_ID = {
     "gaussian": 0,
     "bubble": 1,
@@ -77,15 +79,170 @@ def _add_row(metric, xk, row, dist):
             dist[j] = max(dist[j], abs(xk - row[j]))
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_rows4(metric, x0, x1, x2, x3, r0, r1, r2, r3, dist):
+    """Features k..k+3 of the distance to every unit at once.
+
+    One load and store of ``dist`` per four terms instead of per term; the
+    four terms are added pairwise, then to the running sum.
+    """
+    m = dist.shape[0]
+    if metric == 0:
+        for j in range(m):
+            a = x0 - r0[j]
+            b = x1 - r1[j]
+            c = x2 - r2[j]
+            e = x3 - r3[j]
+            dist[j] += (a * a + b * b) + (c * c + e * e)
+    elif metric == 1 or metric == 2:
+        for j in range(m):
+            dist[j] -= (x0 * r0[j] + x1 * r1[j]) + (x2 * r2[j] + x3 * r3[j])
+    elif metric == 3:
+        for j in range(m):
+            dist[j] += (abs(x0 - r0[j]) + abs(x1 - r1[j])) + (
+                abs(x2 - r2[j]) + abs(x3 - r3[j])
+            )
+    else:
+        for j in range(m):
+            dist[j] = max(
+                dist[j],
+                max(
+                    max(abs(x0 - r0[j]), abs(x1 - r1[j])),
+                    max(abs(x2 - r2[j]), abs(x3 - r3[j])),
+                ),
+            )
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _distances(metric, x, WT, dist):
+    """dist[j] = distance term sum of x to every unit (dist zeroed here)."""
+    d = WT.shape[0]
+    for j in range(dist.shape[0]):
+        dist[j] = 0
+    d4 = d - d % 4
+    for k in range(0, d4, 4):
+        _add_group(metric, x, WT, k, dist)
+    for k in range(d4, d):
+        _add_row(metric, x[k], WT[k], dist)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_group(metric, x, WT, k, dist):
+    """Features k..k+3 of x against rows k..k+3 of the transposed codebook."""
+    _add_rows4(
+        metric,
+        x[k],
+        x[k + 1],
+        x[k + 2],
+        x[k + 3],
+        WT[k],
+        WT[k + 1],
+        WT[k + 2],
+        WT[k + 3],
+        dist,
+    )
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sq4(y0, y1, y2, y3, r0, r1, r2, r3, dist):
+    """Squared-euclidean terms of features k..k+3 (see :func:`_add_rows4`)."""
+    for j in range(dist.shape[0]):
+        a = y0 - r0[j]
+        b = y1 - r1[j]
+        c = y2 - r2[j]
+        e = y3 - r3[j]
+        dist[j] += (a * a + b * b) + (c * c + e * e)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _update_sq4(x0, x1, x2, x3, y0, y1, y2, y3, r0, r1, r2, r3, gs, dist):
+    """Rows k..k+3 of the moving units: the step towards x, then the
+    next sample y's squared-euclidean terms, in one sweep (same arithmetic
+    as the separate loops)."""
+    for j in range(gs.shape[0]):
+        g = gs[j]
+        v0 = r0[j]
+        v0 += g * (x0 - v0)
+        r0[j] = v0
+        v1 = r1[j]
+        v1 += g * (x1 - v1)
+        r1[j] = v1
+        v2 = r2[j]
+        v2 += g * (x2 - v2)
+        r2[j] = v2
+        v3 = r3[j]
+        v3 += g * (x3 - v3)
+        r3[j] = v3
+        a = y0 - v0
+        b = y1 - v1
+        c = y2 - v2
+        e = y3 - v3
+        dist[j] += (a * a + b * b) + (c * c + e * e)
+
+
+@numba.njit(cache=True, nogil=True)
+def _min_value(v):
+    # eight independent running minima: one chain would wait on each compare
+    m = v.shape[0]
+    if m < 16:
+        best = v[0]
+        for j in range(1, m):
+            best = min(best, v[j])
+        return best
+    b0, b1, b2, b3 = v[0], v[1], v[2], v[3]
+    b4, b5, b6, b7 = v[4], v[5], v[6], v[7]
+    m8 = m - m % 8
+    for j in range(8, m8, 8):
+        b0 = min(b0, v[j])
+        b1 = min(b1, v[j + 1])
+        b2 = min(b2, v[j + 2])
+        b3 = min(b3, v[j + 3])
+        b4 = min(b4, v[j + 4])
+        b5 = min(b5, v[j + 5])
+        b6 = min(b6, v[j + 6])
+        b7 = min(b7, v[j + 7])
+    best = min(min(min(b0, b1), min(b2, b3)), min(min(b4, b5), min(b6, b7)))
+    for j in range(m8, m):
+        best = min(best, v[j])
+    return best
+
+
+@numba.njit(cache=True, nogil=True)
+def _argmin(v):
+    """Index of the smallest entry (the lowest index on ties)."""
+    best = _min_value(v)
+    for j in range(v.shape[0]):
+        if v[j] <= best:
+            return j
+    return 0
+
+
 @numba.njit(cache=True, nogil=True)
 def _steps(
-    X, sw, WT, pos, period, periodic, metric, kernel, lrs, sigmas, lattice, q_max
+    X,
+    sw,
+    WT,
+    pos,
+    period,
+    periodic,
+    metric,
+    kernel,
+    lrs,
+    sigmas,
+    lattice,
+    q_max,
+    te_limit,
 ):
     """The online rule on the transposed codebook ``WT`` (n_features, n_units).
 
     Units are the inner, contiguous axis, so the distance of x to every unit
-    and the update of every unit are plain vector loops (each unit's sum still
-    runs over the features in order, as in the textbook loop).
+    and the update of every unit are plain vector loops over groups of four
+    features.
+
+    Returns the weighted sums of each sample's distance to its BMU and of its
+    topographic errors (two best units further apart than ``te_limit`` on the
+    grid; not counted when ``te_limit < 0``), both measured just before the
+    sample's step, and the total weight.
     """
     n, d = X.shape
     m, ndim = pos.shape
@@ -110,19 +267,31 @@ def _steps(
     h_min = math.exp(-0.5 * q_max)
     # distances of the first sample; later ones are computed row by row while
     # the previous step updates that row (one pass over the codebook per step)
-    for j in range(m):
-        dist[j] = 0
     if n > 0:
-        for k in range(d):
-            _add_row(metric, X[0, k], WT[k], dist)
+        _distances(metric, X[0], WT, dist)
+    qe = 0.0
+    te = 0.0
+    tot = 0.0
     for t in range(n):
         x = X[t]
-        c = 0
-        best = dist[0]
-        for j in range(1, m):
-            if dist[j] < best:
-                best = dist[j]
-                c = j
+        c = _argmin(dist)
+        # ---- running statistics of the codebook this sample meets
+        w = sw[t]
+        dc = dist[c]
+        if metric == 0:
+            r = math.sqrt(max(dc, 0.0))
+        elif metric == 1:
+            r = max(0.0, 1.0 + dc)
+        else:
+            r = dc
+        qe += w * r
+        tot += w
+        if te_limit >= 0.0 and m > 1:
+            dist[c] = np.inf
+            c2 = _argmin(dist)
+            dist[c] = dc
+            if not adjacent(pos, period, periodic, c, c2, te_limit):
+                te += w
         sigma = sigmas[t]
         rate = min(1.0, lrs[t] * sw[t])
         # ---- step sizes; lo..hi spans the units that move
@@ -161,6 +330,11 @@ def _steps(
                     gr[cc] = rate * h if h >= h_min else 0.0
                 lo = min(lo, j0)
                 hi = j0 + last - 1
+        elif sigma <= 0.0:
+            # winner only (competitive learning)
+            g[c] = rate
+            lo = c
+            hi = c
         else:
             reach2 = q_max * sigma * sigma
             for j in range(m):
@@ -188,17 +362,75 @@ def _steps(
         span = max(hi + 1 - lo, 0)
         nxt = t + 1 < n
         fused = nxt and metric != 1  # cosine renormalises after the update
-        if nxt:
+        if fused:
             for j in range(m):
                 dist[j] = 0
-        for k in range(d):
-            xk = x[k]
-            row = WT[k]
-            seg = row[lo : hi + 1]
-            for j in range(span):
-                seg[j] += gs[j] * (xk - seg[j])
-            if fused:
-                _add_row(metric, X[t + 1, k], row, dist)
+            # groups of four rows: update them, then add their distance terms
+            # for the next sample while they are in cache
+            d4 = d - d % 4
+            x1 = X[t + 1]
+            for k in range(0, d4, 4):
+                if metric == 0:
+                    # units before, inside and after the moving span
+                    r0, r1, r2, r3 = WT[k], WT[k + 1], WT[k + 2], WT[k + 3]
+                    _sq4(
+                        x1[k],
+                        x1[k + 1],
+                        x1[k + 2],
+                        x1[k + 3],
+                        r0[:lo],
+                        r1[:lo],
+                        r2[:lo],
+                        r3[:lo],
+                        dist[:lo],
+                    )
+                    top = hi + 1 if span > 0 else lo
+                    _update_sq4(
+                        x[k],
+                        x[k + 1],
+                        x[k + 2],
+                        x[k + 3],
+                        x1[k],
+                        x1[k + 1],
+                        x1[k + 2],
+                        x1[k + 3],
+                        r0[lo:top],
+                        r1[lo:top],
+                        r2[lo:top],
+                        r3[lo:top],
+                        gs,
+                        dist[lo:top],
+                    )
+                    _sq4(
+                        x1[k],
+                        x1[k + 1],
+                        x1[k + 2],
+                        x1[k + 3],
+                        r0[top:],
+                        r1[top:],
+                        r2[top:],
+                        r3[top:],
+                        dist[top:],
+                    )
+                    continue
+                for kk in range(k, k + 4):
+                    xk = x[kk]
+                    seg = WT[kk, lo : hi + 1]
+                    for j in range(span):
+                        seg[j] += gs[j] * (xk - seg[j])
+                _add_group(metric, x1, WT, k, dist)
+            for k in range(d4, d):
+                xk = x[k]
+                seg = WT[k, lo : hi + 1]
+                for j in range(span):
+                    seg[j] += gs[j] * (xk - seg[j])
+                _add_row(metric, x1[k], WT[k], dist)
+        else:
+            for k in range(d):
+                xk = x[k]
+                seg = WT[k, lo : hi + 1]
+                for j in range(span):
+                    seg[j] += gs[j] * (xk - seg[j])
         if metric == 1 and span > 0:
             nrm = nbuf[lo : hi + 1]
             for j in range(span):
@@ -217,12 +449,23 @@ def _steps(
                 for j in range(span):
                     seg[j] /= nrm[j]
         if nxt and not fused:
-            for k in range(d):
-                _add_row(metric, X[t + 1, k], WT[k], dist)
+            _distances(metric, X[t + 1], WT, dist)
+    return qe, te, tot
 
 
 def online_steps(
-    X, sw, W, pos, period, periodic, metric, kernel, lrs, sigmas, lattice=False
+    X,
+    sw,
+    W,
+    pos,
+    period,
+    periodic,
+    metric,
+    kernel,
+    lrs,
+    sigmas,
+    lattice=False,
+    te_limit=-1.0,
 ):
     """Present the rows of ``X`` in order; update ``W`` in place.
 
@@ -239,9 +482,18 @@ def online_steps(
     lattice : bool
         The positions are integer coordinates of a rect grid (enables the
         separable gaussian).
+    te_limit : float
+        Grid distance up to which the two best units count as adjacent for
+        the topographic error; negative: no topographic error.
+
+    Returns
+    -------
+    qe_sum, te_sum, weight : float
+        Weighted sums over the presented samples, each measured on the
+        codebook just before its own step.
     """
     WT = np.ascontiguousarray(W.T)
-    _steps(
+    stats = _steps(
         np.ascontiguousarray(X, dtype=W.dtype),
         np.ascontiguousarray(sw, dtype=np.float64),
         WT,
@@ -254,5 +506,7 @@ def online_steps(
         np.ascontiguousarray(sigmas, dtype=np.float64),
         bool(lattice),
         Q_MAX_FLOAT32 if W.dtype == np.float32 else Q_MAX,
+        float(te_limit),
     )
     W[...] = WT.T
+    return stats

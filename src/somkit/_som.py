@@ -145,8 +145,9 @@ default="pca"
         Only when fitted on a frame with string column names.
     history_ : dict of lists
         Per epoch: "epoch", "radius", "learning_rate", "quantization_error",
-        "topographic_error" (both measured during the epoch's BMU pass) and
-        "seconds".
+        "topographic_error" and "seconds". The errors are measured in the
+        epoch's own BMU searches: batch, on the codebook entering the epoch;
+        online and minibatch, on each sample just before its own step.
     outlier_threshold_ : float
         99th (weighted) percentile of the training samples' distance to their
         BMU; :meth:`decision_function` is negative beyond it.

@@ -153,6 +153,12 @@ def _take(X, rows):
 
 
 def _online_epoch(W, X, sample_weight, plan, t):
+    """One epoch of the sequential rule.
+
+    Its QE and TE are running statistics, as for the minibatch rule: each
+    sample's distance to its BMU (and whether its two best units touch) on
+    the codebook it meets just before its own step, so no extra pass.
+    """
     n = X.shape[0]
     order = _order(n, plan)
     grid = plan.grid
@@ -161,13 +167,14 @@ def _online_epoch(W, X, sample_weight, plan, t):
     sw_all = (
         None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     )
+    qe = te = tot = 0.0
     step = 65536
     for a in range(0, n, step):
         rows = order[a : a + step]
         C = _kernels.as_chunk(_take(X, rows), 0, len(rows), W.dtype, plan.metric)
         ts = t + (a + np.arange(len(rows))) / n
         sw = np.ones(len(rows)) if sw_all is None else sw_all[rows]
-        online_steps(
+        q, e, w = online_steps(
             C,
             sw,
             Wd,
@@ -179,14 +186,12 @@ def _online_epoch(W, X, sample_weight, plan, t):
             np.asarray(plan.learning_rate(ts, plan.total_epochs), dtype=np.float64),
             np.asarray(plan.radius(ts, plan.total_epochs), dtype=np.float64),
             lattice=grid.topology == "rect",
+            te_limit=1.0,
         )
-    W = Wd
-    # Statistics of the codebook after the epoch (online has no single
-    # "entering" codebook).
-    _, _, stats = plan.backend.batch_sums(
-        X, W, plan.metric, sample_weight, batch_size=plan.batch_size, grid=grid
-    )
-    return W, stats
+        qe += q
+        te += e
+        tot += w
+    return Wd, {"qe_sum": qe, "te_sum": te, "weight": tot}
 
 
 def _minibatch_epoch(W, X, sample_weight, plan, t):
