@@ -141,8 +141,6 @@ def adjacent(pos, period, periodic, j, j2, limit):
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc", "nsz"})
 def _finish_rows(
     C,
-    Cs,
-    Ws,
     W,
     idx1,
     idx2,
@@ -158,8 +156,10 @@ def _finish_rows(
 ):
     """Per row of a chunk: exact distance to its BMU, unit sums, TE count.
 
-    ``dist[i]`` is the distance of row i to unit ``idx1[i]`` in ``metric``
-    (euclidean: on the shifted ``Cs``/``Ws``, in float64). When ``sums`` has
+    ``dist[i]`` is the distance of row i to unit ``idx1[i]`` in ``metric``,
+    in float64 (differences of float32 values are exact there). ``C`` and
+    ``W`` must be C-contiguous: strided views compile to a loop that does
+    not vectorise. When ``sums`` has
     rows, ``sums[j] += sw[i] C[i]`` and ``wsum[j] += sw[i]`` (float64). When
     ``te_limit >= 0``, rows whose two best units are farther apart than
     ``te_limit`` on the grid (or coincide) count as topographic errors.
@@ -176,7 +176,7 @@ def _finish_rows(
         acc = 0.0
         if metric == 0:
             for k in range(d):
-                t = np.float64(Cs[i, k]) - np.float64(Ws[j, k])
+                t = np.float64(C[i, k]) - np.float64(W[j, k])
                 acc += t * t
             r = math.sqrt(acc)
         elif metric == 1 or metric == 2:
@@ -359,11 +359,9 @@ class Codebook:
         self.lr_proj = self.lr_coef = None
         self.n_units = W.shape[0]
         self.shift = None
-        self.Ws = W
         if metric == "euclidean":
             self.shift = W.mean(axis=0, dtype=np.float64).astype(W.dtype)
             Ws = W - self.shift
-            self.Ws = Ws
             self.Wt = np.ascontiguousarray((-2 * Ws).T)
             self.bias = np.einsum("ij,ij->i", Ws, Ws).astype(W.dtype)
             # [-2 Ws^T; ||w||^2]: with a column of ones appended to the shifted
@@ -400,8 +398,6 @@ class Codebook:
         return idx1, idx2
 
     def winner_distance(self, C, idx):
-        if self.metric == "euclidean":
-            return _pair_distance(C - self.shift, self.Ws, idx, "euclidean")
         return _pair_distance(C, self.W, idx, self.metric)
 
 
@@ -589,8 +585,6 @@ def _scan(
             sw = s.ones[:r] if sw_all is None else sw_all[a:b]
             q, t, w = _finish_rows(
                 C,
-                Cs,
-                cb.Ws,
                 cb.W,
                 i1,
                 i2,

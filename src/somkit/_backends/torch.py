@@ -198,20 +198,18 @@ class _Codebook:
         if metric == "euclidean":
             # Shift by the mean of all units (as the numpy backend).
             self.shift = W.double().mean(dim=0).to(W.dtype)
-            self.Ws = W - self.shift
             Wus = Wu - self.shift
             self.Wt = (-2 * Wus).T.contiguous()
             self.bias = (Wus * Wus).sum(dim=1)
         else:
-            self.Ws = W
             self.Wt = (-Wu).T.contiguous()
             self.bias = None
 
     def search(self, C, second=True):
         """BMU, second-best unit (or None) and float64 BMU distance per row.
 
-        Ties go to the lowest unit index; the distance is recomputed exactly
-        (euclidean: in float64 from the shifted rows).
+        Ties go to the lowest unit index; the distance is recomputed in
+        float64 from the unshifted rows (exact differences of float32 values).
         """
         torch = self.torch
         metric = self.metric
@@ -249,11 +247,11 @@ class _Codebook:
                     take_other = d < 0
                 i2 = torch.where(take_other, f2, d)
             i1 = first[i1]
-        return i1, i2 if second else None, self._winner_distance(Cs, i1)
+        return i1, i2 if second else None, self._winner_distance(C, i1)
 
-    def _winner_distance(self, Cs, idx):
-        """Distance of each (shifted) row to unit ``idx`` in float64."""
-        Cd, Wi = Cs.double(), self.Ws.index_select(0, idx).double()
+    def _winner_distance(self, C, idx):
+        """Distance of each row to unit ``idx`` in float64."""
+        Cd, Wi = C.double(), self.W.index_select(0, idx).double()
         if self.metric == "euclidean":
             return self.torch.linalg.vector_norm(Cd - Wi, dim=1)
         if self.metric == "cosine":
