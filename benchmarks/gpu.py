@@ -29,7 +29,8 @@ benchmarks/_scratch/results_gpu_quick.md) and prints it. Without CUDA it
 says so and exits with status 0. ``--device cpu`` runs the same script on the
 CPU (XPySom on numpy), only to check the script itself.
 
-Standalone: shares no code with benchmarks/run.py (the CPU benchmark).
+Takes its data and torchsom's settings from benchmarks/run.py (the CPU
+benchmark), so both benchmarks train on the same arrays.
 """
 
 from __future__ import annotations
