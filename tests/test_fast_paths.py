@@ -194,3 +194,38 @@ def test_online_radius_zero_moves_only_the_winner(topology):
         c = np.argmin(((x - W) ** 2).sum(axis=1))
         W[c] += 0.3 * (x - W[c])
     np.testing.assert_allclose(som.codebook_, W, rtol=1e-12)
+
+
+@pytest.mark.parametrize("d", [300, 2100])
+def test_pca_init_of_constant_data_and_single_rows(d):
+    """Lanczos must not fail when the covariance annihilates its start."""
+    X = np.full((20, d), 2.5, dtype=np.float32)
+    som = SOM(grid=(3, 3), n_epochs=1).fit(X)
+    np.testing.assert_allclose(som.codebook_, 2.5, rtol=1e-6)
+    one = np.random.default_rng(0).random((1, d))
+    som = SOM(grid=(3, 3)).partial_fit(one)
+    np.testing.assert_allclose(som.codebook_, np.repeat(one, 9, axis=0), rtol=1e-6)
+
+
+def test_lanczos_when_the_start_vector_is_in_the_null_space():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((400, 300)) * np.linspace(2, 1, 300)
+    X -= X.mean(axis=1, keepdims=True)  # rows sum to 0: cov @ ones == 0
+    cov = np.cov(X.T, bias=True)
+    assert np.abs(cov @ np.ones(300)).max() < 1e-10
+    evals, evecs = _init._top_eigh(cov, 2)
+    ref_vals, ref_vecs = eigh(cov, subset_by_index=[298, 299])
+    np.testing.assert_allclose(evals, ref_vals, rtol=1e-10)
+    np.testing.assert_allclose(np.abs(np.sum(evecs * ref_vecs, axis=0)), 1, atol=1e-8)
+
+
+def test_low_rank_pass_keeps_lowest_index_ties():
+    """Units equal after normalising tie exactly (cosine on one feature)."""
+    X = np.random.default_rng(0).normal(size=(200, 1)) + 3
+    som = SOM(grid=(1, 6), metric="cosine")
+    som._check_params()
+    W, low_rank = som._initialize(X, None, np.float32, np.random.default_rng(0))
+    full = _kernels.batch_sums(X, W, "cosine", grid=som.grid_)
+    fast = _kernels.batch_sums(X, W, "cosine", grid=som.grid_, low_rank=low_rank)
+    np.testing.assert_array_equal(fast[1], full[1])
+    assert full[1][0] == 200

@@ -31,19 +31,34 @@ WIDE_FEATURES = 2048
 LANCZOS_FEATURES = 256
 
 
+def _lanczos(op, d, k):
+    """``k`` leading eigenpairs by Lanczos, or None when ARPACK gives up.
+
+    Fixed start vectors keep the result deterministic. The all-ones vector
+    first; if the matrix annihilates it (constant data, a single sample),
+    one fixed pseudo-random vector; a matrix that annihilates both is
+    treated as zero by the caller.
+    """
+    from scipy.sparse.linalg import ArpackError, eigsh
+
+    starts = (np.ones(d), np.random.default_rng(0).standard_normal(d))
+    for v0 in starts:
+        try:
+            return eigsh(op, k=k, which="LA", v0=v0 / np.linalg.norm(v0))
+        except ArpackError:  # no convergence, or a start vector mapped to 0
+            continue
+    return None
+
+
 def _top_eigh(cov, k):
     """The ``k`` leading eigenpairs of a symmetric matrix (ascending order)."""
     from scipy.linalg import eigh
 
     d = len(cov)
-    if d >= LANCZOS_FEATURES:
-        from scipy.sparse.linalg import ArpackNoConvergence, eigsh
-
-        try:
-            # a fixed start vector keeps the result deterministic
-            return eigsh(cov, k=k, which="LA", v0=np.ones(d) / np.sqrt(d))
-        except ArpackNoConvergence:  # pragma: no cover - clustered spectra
-            pass
+    if d >= LANCZOS_FEATURES and np.any(cov):
+        pairs = _lanczos(cov, d, k)
+        if pairs is not None:
+            return pairs
     # only the k leading pairs (MRRR): a fraction of a full eigh
     return eigh(cov, subset_by_index=[d - k, d - 1])
 
@@ -69,7 +84,7 @@ def _leading_components(X, sample_weight, k):
                 evals, evecs = np.linalg.eigh(cov)
         order = np.argsort(evals)[::-1]
         return mean, np.maximum(evals[order], 0.0), evecs[:, order]
-    from scipy.sparse.linalg import LinearOperator, eigsh
+    from scipy.sparse.linalg import LinearOperator
 
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
     total = sw.sum()
@@ -88,8 +103,10 @@ def _leading_components(X, sample_weight, k):
         return out / total
 
     op = LinearOperator((d, d), matvec=matvec, dtype=np.float64)
-    # A fixed start vector keeps the result deterministic.
-    evals, evecs = eigsh(op, k=k, which="LA", v0=np.ones(d) / np.sqrt(d))
+    pairs = _lanczos(op, d, k)
+    if pairs is None:  # zero covariance: every direction has variance 0
+        pairs = np.zeros(k), np.eye(d, k)
+    evals, evecs = pairs
     order = np.argsort(evals)[::-1]
     return mean, np.maximum(evals[order], 0.0), evecs[:, order]
 

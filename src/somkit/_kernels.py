@@ -370,7 +370,14 @@ class Codebook:
         elif metric in ("cosine", "dot"):
             self.Wt = np.ascontiguousarray(-W.T)
             self.bias = np.zeros(W.shape[0], dtype=W.dtype)
-        if low_rank is not None and metric in _GEMM_METRICS:
+        # Only for distinct units: identical rows (a zero component, rows
+        # equal after normalising) must tie exactly, and the factored scores
+        # of identical rows may differ in the last bit.
+        if (
+            low_rank is not None
+            and metric in _GEMM_METRICS
+            and len(np.unique(W, axis=0)) == len(W)
+        ):
             # scores = [Cs @ basis^T, 1] @ [-2 coef^T; ||w||^2] (euclidean) or
             # -[C @ basis^T] @ coef^T: O(k) per unit instead of O(n_features)
             shift = None if self.shift is None else self.shift.astype(np.float64)
