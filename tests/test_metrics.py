@@ -112,3 +112,43 @@ def test_metrics_chunked_equal_whole(fitted):
         metrics.quantization_error(som, X), rel=1e-6
     )
     assert metrics.topographic_error(small, X) == metrics.topographic_error(som, X)
+
+
+def _ref_trustworthiness(X, pos, period, k):
+    """Venna & Kaski written out with loops (wrapped grid distances)."""
+    n = len(X)
+    d_data = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+    delta = np.abs(pos[:, None] - pos[None])
+    if period is not None:
+        delta = np.minimum(delta, period - delta)
+    d_map = np.sqrt((delta**2).sum(-1))
+    total = 0
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        by_data = sorted(others, key=lambda j: d_data[i, j])
+        rank = {j: r + 1 for r, j in enumerate(by_data)}
+        for j in sorted(others, key=lambda j: d_map[i, j])[:k]:
+            total += max(rank[j] - k, 0)
+    return 1 - 2 * total / (n * k * (2 * n - 3 * k - 1))
+
+
+@pytest.mark.parametrize("topology", ["rect", "hex"])
+@pytest.mark.parametrize("periodic", [False, True])
+def test_trustworthiness_against_references(topology, periodic):
+    from sklearn.manifold import trustworthiness as sk_trust
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(120, 5))  # continuous: no tied data distances
+    som = SOM(
+        grid=(6, 8), topology=topology, periodic=periodic, n_epochs=3, random_state=0
+    ).fit(X)
+    got = metrics.trustworthiness(som, X, n_neighbors=4)
+    pos = som.grid_.positions[som.predict(X)]
+    pos = pos + np.random.default_rng(0).uniform(-0.01, 0.01, size=pos.shape)
+    period = som.grid_.period if periodic else None
+    assert got == pytest.approx(_ref_trustworthiness(X, pos, period, 4), abs=1e-12)
+    if not periodic:
+        assert got == pytest.approx(sk_trust(X, pos, n_neighbors=4), abs=1e-12)
+    else:
+        # wrapping matters: the flat-plane value differs on a periodic map
+        assert got != pytest.approx(sk_trust(X, pos, n_neighbors=4), abs=1e-6)

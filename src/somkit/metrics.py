@@ -132,25 +132,44 @@ def distortion(som, X, sample_weight=None, radius=None):
 def trustworthiness(som, X, n_neighbors=5):
     """Trustworthiness of the map projection (BMU grid positions vs data).
 
-    Uses scikit-learn's :func:`sklearn.manifold.trustworthiness` on the grid
-    positions of the samples' BMUs, with a tiny deterministic jitter so that
-    samples sharing a unit do not tie. Values near 1 mean that samples
-    mapped close together on the grid are also close in the data. Needs
-    ``n_neighbors < n_samples / 2``; quadratic in n_samples, so subsample
-    large data first.
+    Venna and Kaski's measure with the samples embedded at their BMUs' grid
+    positions, a tiny deterministic jitter keeping samples that share a unit
+    from tying. Grid distances are the map's own: wrapped on periodic maps.
+    Data distances are euclidean. On non-periodic maps this is
+    :func:`sklearn.manifold.trustworthiness` of the jittered positions (up to
+    the order of exactly tied data distances). Values near 1 mean that
+    samples mapped close together on the grid are also close in the data.
+    Needs ``n_neighbors < n_samples / 2``; quadratic in n_samples, so
+    subsample large data first.
     """
-    from sklearn.manifold import trustworthiness as sk_trust
+    from sklearn.metrics import pairwise_distances
 
     X, _ = _prepare(som, X)
     n = X.shape[0]
-    if not 1 <= n_neighbors < n / 2:
+    k = n_neighbors
+    if not 1 <= k < n / 2:
         raise ValueError(
-            f"n_neighbors must be in [1, n_samples / 2), got {n_neighbors} for "
-            f"{n} samples."
+            f"n_neighbors must be in [1, n_samples / 2), got {k} for {n} samples."
         )
     idx, _ = som._bmu(X)
-    pos = som.grid_.positions[idx]
-    jitter = np.random.default_rng(0).uniform(-0.01, 0.01, size=pos.shape)
-    return float(
-        sk_trust(np.asarray(X, dtype=np.float64), pos + jitter, n_neighbors=n_neighbors)
-    )
+    grid = som.grid_
+    pos = grid.positions[idx]
+    pos = pos + np.random.default_rng(0).uniform(-0.01, 0.01, size=pos.shape)
+    d_map = np.zeros((n, n))
+    for a in range(pos.shape[1]):  # axis by axis: no (n, n, ndim) block
+        delta = np.abs(pos[:, a, None] - pos[None, :, a])
+        if grid.periodic:
+            delta = np.minimum(delta, grid.period[a] - delta)
+        d_map += delta**2
+    np.sqrt(d_map, out=d_map)
+    d_data = pairwise_distances(np.asarray(X, dtype=np.float64))
+    np.fill_diagonal(d_map, np.inf)
+    np.fill_diagonal(d_data, np.inf)
+    # rank (1 = nearest) of every sample among each sample's data neighbours
+    rank = np.empty((n, n), dtype=np.int64)
+    order = np.argsort(d_data, axis=1, kind="stable")
+    rank[np.arange(n)[:, None], order] = np.arange(1, n + 1)
+    near_on_map = np.argsort(d_map, axis=1, kind="stable")[:, :k]
+    excess = rank[np.arange(n)[:, None], near_on_map] - k
+    penalty = excess[excess > 0].sum()
+    return float(1.0 - 2.0 * penalty / (n * k * (2.0 * n - 3.0 * k - 1.0)))
