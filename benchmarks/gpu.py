@@ -53,22 +53,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRATCH = os.path.join(HERE, "_scratch")
 SEED = 0
 
-# name: data source, samples, features, map, epochs (the issue's workloads)
-WORKLOADS = {
-    "breast-cancer": dict(data="breast_cancer", n=569, d=30, grid=(20, 20), epochs=100),
-    "digits": dict(data="digits", n=1797, d=64, grid=(30, 30), epochs=20),
-    "blobs-50k": dict(data="blobs", n=50_000, d=64, grid=(40, 40), epochs=10),
-    "blobs-784": dict(data="blobs", n=20_000, d=784, grid=(30, 30), epochs=5),
-    "blobs-1m": dict(data="blobs", n=1_000_000, d=32, grid=(30, 30), epochs=5),
-}
-# --quick: same maps, less data and fewer epochs (a smoke test, not a result)
-QUICK = {
-    "breast-cancer": dict(epochs=10),
-    "digits": dict(epochs=4),
-    "blobs-50k": dict(n=5000, epochs=2),
-    "blobs-784": dict(n=2000, epochs=2),
-    "blobs-1m": dict(n=50_000, epochs=2),
-}
 LIBS = {
     "somkit_batch": "somkit batch map, backend='torch'",
     "somkit_minibatch": "somkit minibatch rule (256 per step), backend='torch'",
@@ -79,21 +63,21 @@ PEERS = ("torchsom", "xpysom")
 
 
 def _cpu_benchmark():
-    """benchmarks/run.py, whose data and peer settings this benchmark shares."""
+    """benchmarks/run.py, whose workloads, data and settings this one shares."""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import run
 
     return run
 
 
+# the issue's workloads, and their --quick versions (a smoke test, not a result)
+WORKLOADS = _cpu_benchmark().WORKLOADS
+QUICK = _cpu_benchmark().QUICK
+
+
 def make_data(spec):
     """The CPU benchmark's data, so both benchmarks train on the same arrays."""
     return _cpu_benchmark().make_data(spec)
-
-
-def torchsom_params(grid, n_features, epochs, device):
-    """torchsom settings of the CPU benchmark."""
-    return _cpu_benchmark().torchsom_params(grid, n_features, epochs, device)
 
 
 # ------------------------------------------------------------------ children
@@ -107,20 +91,8 @@ def _sync(device):
 def fit_somkit(X, grid, epochs, device, algorithm):
     from somkit import SOM
 
-    rows, cols = grid
-
     def som(n_epochs):
-        return SOM(
-            grid=grid,
-            radius=(max(rows, cols) / 2.0, 1.0),
-            learning_rate=(0.5, 0.01),
-            algorithm=algorithm,
-            n_epochs=n_epochs,
-            init="pca",
-            backend="torch",
-            device=device,
-            random_state=SEED,
-        )
+        return SOM(**_cpu_benchmark().somkit_params(grid, n_epochs, algorithm, device))
 
     som(1).fit(X[:512])  # warm-up: CUDA context, cuBLAS, kernels
     s = som(epochs)
@@ -141,7 +113,9 @@ def fit_torchsom(X, grid, epochs, device):
     Xt = torch.from_numpy(X).to(device)
 
     def make(n_epochs):
-        return SOM(**torchsom_params(grid, X.shape[1], n_epochs, device))
+        return SOM(
+            **_cpu_benchmark().torchsom_params(grid, X.shape[1], n_epochs, device)
+        )
 
     warm = make(1)
     warm.initialize_weights(Xt[:512], mode="pca")
@@ -169,22 +143,7 @@ def fit_xpysom(X, grid, epochs, device):
     rows, cols = grid
 
     def make():
-        return XPySom(
-            rows,
-            cols,
-            X.shape[1],
-            sigma=max(rows, cols) / 2.0,
-            sigmaN=1.0,
-            learning_rate=0.5,
-            learning_rateN=0.01,
-            decay_function="linear",
-            neighborhood_function="gaussian",
-            std_coeff=1.0,  # the default 0.5 halves the gaussian's width
-            topology="rectangular",
-            activation_distance="euclidean",
-            random_seed=SEED,
-            xp=xp,
-        )
+        return XPySom(**_cpu_benchmark().xpysom_params(grid, X.shape[1], xp))
 
     def sync():
         if xp is not np:

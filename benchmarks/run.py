@@ -117,25 +117,51 @@ def _presentations(n, epochs, frac):
     return max(1, int(round(n * epochs * frac)))
 
 
+def somkit_params(grid, epochs, algorithm, device=None):
+    """somkit's settings for the common protocol (CPU and GPU benchmarks)."""
+    rows, cols = grid
+    return dict(
+        grid=grid,
+        radius=(max(rows, cols) / 2.0, 1.0),
+        learning_rate=(0.5, 0.01),
+        algorithm=algorithm,
+        n_epochs=epochs,
+        init="pca",
+        backend="auto" if device is None else "torch",
+        device=device,
+        random_state=SEED,
+    )
+
+
+def xpysom_params(grid, n_features, xp):
+    """XPySom's settings for the common protocol (CPU and GPU benchmarks)."""
+    rows, cols = grid
+    return dict(
+        x=rows,
+        y=cols,
+        input_len=n_features,
+        sigma=max(rows, cols) / 2.0,
+        sigmaN=1.0,
+        learning_rate=0.5,
+        learning_rateN=0.01,
+        decay_function="linear",
+        neighborhood_function="gaussian",
+        std_coeff=1.0,  # the default 0.5 halves the gaussian's width
+        topology="rectangular",
+        activation_distance="euclidean",
+        random_seed=SEED,
+        xp=xp,
+    )
+
+
 def fit_somkit(X, grid, epochs, frac, algorithm, device=None):
     import numpy as np
 
     from somkit import SOM
 
     rows, cols = grid
-    backend = "auto" if device is None else "torch"
     ep = _epochs(epochs, frac)
-    som = SOM(
-        grid=grid,
-        radius=(max(rows, cols) / 2.0, 1.0),
-        learning_rate=(0.5, 0.01),
-        algorithm=algorithm,
-        n_epochs=ep,
-        init="pca",
-        backend=backend,
-        device=device,
-        random_state=SEED,
-    )
+    som = SOM(**somkit_params(grid, ep, algorithm, device))
     wall, cpu, _ = _clock(lambda: som.fit(X))
     return dict(
         codebook=np.asarray(som.codebook_),
@@ -200,22 +226,7 @@ def fit_xpysom(X, grid, epochs, frac, xp_name="numpy"):
     else:
         xp = np
     rows, cols = grid
-    som = XPySom(
-        rows,
-        cols,
-        X.shape[1],
-        sigma=max(rows, cols) / 2.0,
-        sigmaN=1.0,
-        learning_rate=0.5,
-        learning_rateN=0.01,
-        decay_function="linear",
-        neighborhood_function="gaussian",
-        std_coeff=1.0,  # the default 0.5 halves the gaussian's width
-        topology="rectangular",
-        activation_distance="euclidean",
-        random_seed=SEED,
-        xp=xp,
-    )
+    som = XPySom(**xpysom_params(grid, X.shape[1], xp))
     som.pca_weights_init(X)
     ep = _epochs(epochs, frac)
     wall, cpu, _ = _clock(lambda: som.train(X, ep))
