@@ -125,16 +125,22 @@ def _top2_direct(X, W, metric_id, idx1, idx2):
         idx2[i] = j2 if m > 1 else j1
 
 
-@numba.njit(nogil=True, cache=True)
-def adjacent(pos, period, periodic, j, j2, limit):
-    """Units j and j2 are distinct and at most ``limit`` apart on the grid."""
+@numba.njit(nogil=True, cache=True, inline="always")
+def grid_dist2(pos, period, periodic, j, j2):
+    """Squared grid distance of units j and j2 (wrapped on periodic grids)."""
     d2 = 0.0
     for a in range(pos.shape[1]):
         delta = abs(pos[j, a] - pos[j2, a])
         if periodic:
             delta = min(delta, period[a] - delta)
         d2 += delta * delta
-    g = math.sqrt(d2)
+    return d2
+
+
+@numba.njit(nogil=True, cache=True)
+def adjacent(pos, period, periodic, j, j2, limit):
+    """Units j and j2 are distinct and at most ``limit`` apart on the grid."""
+    g = math.sqrt(grid_dist2(pos, period, periodic, j, j2))
     return g > _GRID_EPS and g <= limit + _GRID_EPS
 
 
@@ -362,11 +368,14 @@ class Codebook:
         if metric == "euclidean":
             self.shift = W.mean(axis=0, dtype=np.float64).astype(W.dtype)
             Ws = W - self.shift
-            self.Wt = np.ascontiguousarray((-2 * Ws).T)
-            self.bias = np.einsum("ij,ij->i", Ws, Ws).astype(W.dtype)
             # [-2 Ws^T; ||w||^2]: with a column of ones appended to the shifted
             # chunk, one GEMM gives the scores, bias included
-            self.Wt_aug = np.ascontiguousarray(np.vstack([self.Wt, self.bias[None]]))
+            d = W.shape[1]
+            self.Wt_aug = np.empty((d + 1, W.shape[0]), dtype=W.dtype)
+            np.multiply(Ws.T, -2, out=self.Wt_aug[:d])
+            np.einsum("ij,ij->i", Ws, Ws, out=self.Wt_aug[d])
+            self.Wt = self.Wt_aug[:d]  # a contiguous view
+            self.bias = self.Wt_aug[d]
         elif metric in ("cosine", "dot"):
             self.Wt = np.ascontiguousarray(-W.T)
             self.bias = np.zeros(W.shape[0], dtype=W.dtype)

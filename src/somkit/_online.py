@@ -22,7 +22,7 @@ import math
 import numba
 import numpy as np
 
-from somkit._kernels import adjacent
+from somkit._kernels import adjacent, grid_dist2
 
 KERNEL_ID = {
     "gaussian": 0,
@@ -144,21 +144,10 @@ def _add_group(metric, x, WT, k, dist):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _sq4(y0, y1, y2, y3, r0, r1, r2, r3, dist):
-    """Squared-euclidean terms of features k..k+3 (see :func:`_add_rows4`)."""
-    for j in range(dist.shape[0]):
-        a = y0 - r0[j]
-        b = y1 - r1[j]
-        c = y2 - r2[j]
-        e = y3 - r3[j]
-        dist[j] += (a * a + b * b) + (c * c + e * e)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
 def _update_sq4(x0, x1, x2, x3, y0, y1, y2, y3, r0, r1, r2, r3, gs, dist):
     """Rows k..k+3 of the moving units: the step towards x, then the
-    next sample y's squared-euclidean terms, in one sweep (same arithmetic
-    as the separate loops)."""
+    next sample y's squared-euclidean terms, in one sweep (the arithmetic of
+    :func:`_step_row` and of :func:`_add_rows4`)."""
     for j in range(gs.shape[0]):
         g = gs[j]
         v0 = r0[j]
@@ -178,6 +167,13 @@ def _update_sq4(x0, x1, x2, x3, y0, y1, y2, y3, r0, r1, r2, r3, gs, dist):
         c = y2 - v2
         e = y3 - v3
         dist[j] += (a * a + b * b) + (c * c + e * e)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _step_row(xk, seg, gs):
+    """Feature k of the moving units: ``w_j += g_j (x_k - w_j)``."""
+    for j in range(gs.shape[0]):
+        seg[j] += gs[j] * (xk - seg[j])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -338,12 +334,7 @@ def _steps(
         else:
             reach2 = q_max * sigma * sigma
             for j in range(m):
-                d2 = 0.0
-                for a in range(ndim):
-                    delta = abs(pos[j, a] - pos[c, a])
-                    if periodic:
-                        delta = min(delta, period[a] - delta)
-                    d2 += delta * delta
+                d2 = grid_dist2(pos, period, periodic, j, c)
                 if cutoff and sigma > 0.0 and d2 > reach2:
                     h = 0.0
                 else:
@@ -358,8 +349,9 @@ def _steps(
         # ---- w_j += g_j (x - w_j) (units with g_j = 0 stay exactly as they
         # are), then the next sample's distance terms while the row is hot.
         # Loops run over 0-based slices: indices provably >= 0 vectorize.
-        gs = g[lo : hi + 1]
         span = max(hi + 1 - lo, 0)
+        top = lo + span
+        gs = g[lo:top]
         nxt = t + 1 < n
         fused = nxt and metric != 1  # cosine renormalises after the update
         if fused:
@@ -373,27 +365,19 @@ def _steps(
                 if metric == 0:
                     # units before, inside and after the moving span
                     r0, r1, r2, r3 = WT[k], WT[k + 1], WT[k + 2], WT[k + 3]
-                    _sq4(
-                        x1[k],
-                        x1[k + 1],
-                        x1[k + 2],
-                        x1[k + 3],
-                        r0[:lo],
-                        r1[:lo],
-                        r2[:lo],
-                        r3[:lo],
-                        dist[:lo],
+                    y0, y1, y2, y3 = x1[k], x1[k + 1], x1[k + 2], x1[k + 3]
+                    _add_rows4(
+                        0, y0, y1, y2, y3, r0[:lo], r1[:lo], r2[:lo], r3[:lo], dist[:lo]
                     )
-                    top = hi + 1 if span > 0 else lo
                     _update_sq4(
                         x[k],
                         x[k + 1],
                         x[k + 2],
                         x[k + 3],
-                        x1[k],
-                        x1[k + 1],
-                        x1[k + 2],
-                        x1[k + 3],
+                        y0,
+                        y1,
+                        y2,
+                        y3,
                         r0[lo:top],
                         r1[lo:top],
                         r2[lo:top],
@@ -401,11 +385,12 @@ def _steps(
                         gs,
                         dist[lo:top],
                     )
-                    _sq4(
-                        x1[k],
-                        x1[k + 1],
-                        x1[k + 2],
-                        x1[k + 3],
+                    _add_rows4(
+                        0,
+                        y0,
+                        y1,
+                        y2,
+                        y3,
                         r0[top:],
                         r1[top:],
                         r2[top:],
@@ -414,29 +399,20 @@ def _steps(
                     )
                     continue
                 for kk in range(k, k + 4):
-                    xk = x[kk]
-                    seg = WT[kk, lo : hi + 1]
-                    for j in range(span):
-                        seg[j] += gs[j] * (xk - seg[j])
+                    _step_row(x[kk], WT[kk, lo:top], gs)
                 _add_group(metric, x1, WT, k, dist)
             for k in range(d4, d):
-                xk = x[k]
-                seg = WT[k, lo : hi + 1]
-                for j in range(span):
-                    seg[j] += gs[j] * (xk - seg[j])
+                _step_row(x[k], WT[k, lo:top], gs)
                 _add_row(metric, x1[k], WT[k], dist)
         else:
             for k in range(d):
-                xk = x[k]
-                seg = WT[k, lo : hi + 1]
-                for j in range(span):
-                    seg[j] += gs[j] * (xk - seg[j])
+                _step_row(x[k], WT[k, lo:top], gs)
         if metric == 1 and span > 0:
-            nrm = nbuf[lo : hi + 1]
+            nrm = nbuf[lo:top]
             for j in range(span):
                 nrm[j] = 0
             for k in range(d):
-                seg = WT[k, lo : hi + 1]
+                seg = WT[k, lo:top]
                 for j in range(span):
                     nrm[j] += seg[j] * seg[j]
             for j in range(span):
@@ -445,7 +421,7 @@ def _steps(
                 else:
                     nrm[j] = 1
             for k in range(d):
-                seg = WT[k, lo : hi + 1]
+                seg = WT[k, lo:top]
                 for j in range(span):
                     seg[j] /= nrm[j]
         if nxt and not fused:
