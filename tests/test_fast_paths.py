@@ -102,6 +102,18 @@ def test_lanczos_top_pairs_match_lapack(d):
 
 
 # ------------------------------------------------------------- online rule
+def one_ordered_pass(X, W0, **params):
+    """The online rule over X once, in order, in float64, from codebook W0."""
+    return SOM(
+        algorithm="online",
+        init=W0,
+        n_epochs=1,
+        shuffle=False,
+        dtype="float64",
+        **params,
+    ).fit(X)
+
+
 def ref_online_with_stats(X, W, pos, metric, sigma, lr):
     """The textbook online loop in float64, recording each sample's QE and TE
     on the codebook it meets before its own step."""
@@ -143,17 +155,9 @@ def test_online_rule_and_running_stats_match_loop(metric, d):
     W0 = rng.normal(size=(24, d))
     if metric == "cosine":
         W0 /= np.linalg.norm(W0, axis=1, keepdims=True)
-    som = SOM(
-        grid=shape,
-        metric=metric,
-        algorithm="online",
-        radius=1.3,
-        learning_rate=0.2,
-        init=W0,
-        n_epochs=1,
-        shuffle=False,
-        dtype="float64",
-    ).fit(X)
+    som = one_ordered_pass(
+        X, W0, grid=shape, metric=metric, radius=1.3, learning_rate=0.2
+    )
     pos = np.argwhere(np.ones(shape)).astype(float)
     W, qe, te = ref_online_with_stats(X, W0, pos, metric, 1.3, 0.2)
     np.testing.assert_allclose(som.codebook_, W, rtol=1e-9, atol=1e-12)
@@ -178,17 +182,9 @@ def test_online_radius_zero_moves_only_the_winner(topology):
     rng = np.random.default_rng(5)
     X = rng.normal(size=(50, 6))
     W0 = rng.normal(size=(12, 6))
-    som = SOM(
-        grid=(3, 4),
-        topology=topology,
-        algorithm="online",
-        radius=0,
-        learning_rate=0.3,
-        init=W0,
-        n_epochs=1,
-        shuffle=False,
-        dtype="float64",
-    ).fit(X)
+    som = one_ordered_pass(
+        X, W0, grid=(3, 4), topology=topology, radius=0, learning_rate=0.3
+    )
     W = W0.copy()
     for x in X:  # sequential competitive learning
         c = np.argmin(((x - W) ** 2).sum(axis=1))
