@@ -41,8 +41,6 @@ import io
 import json
 import os
 import platform
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -215,59 +213,23 @@ def child(spec):
 
 def spawn(spec, timeout):
     """Run one child in its own process group; return its result dict."""
-    fd, result = tempfile.mkstemp(suffix=".json", dir=SCRATCH)
+    fd, codebook = tempfile.mkstemp(suffix=".npy", dir=SCRATCH)
     os.close(fd)
-    codebook = result[:-5] + ".npy"
-    spec = dict(spec, result=result, codebook=codebook)
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
-    p = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    out, log = _cpu_benchmark().run_child(
+        __file__, dict(spec, codebook=codebook), timeout
     )
-    try:
-        log, _ = p.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        log, _ = p.communicate()
-        timed_out = True
-    out = {}
-    with contextlib.suppress(OSError, ValueError):
-        with open(result) as f:
-            out = json.load(f)
-    if timed_out:
-        out = dict(status="timeout", error=f"killed after {timeout:g} s")
-    elif not out:
-        out = dict(status="error", error=f"child exit code {p.returncode}")
-    if out["status"] == "ok" and os.path.exists(codebook):
+    if out["status"] == "ok" and os.path.getsize(codebook):
         import numpy as np
 
         out["codebook"] = np.load(codebook)
     if out["status"] not in ("ok", "missing"):
-        out["log"] = log.decode(errors="replace")[-2000:]
-    for path in (result, codebook):
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        out["log"] = log[-2000:]
+    with contextlib.suppress(OSError):
+        os.unlink(codebook)
     return out
 
 
 # -------------------------------------------------------------------- parent
-def quality(X, codebook, grid):
-    """QE and TE of any codebook on a rect grid, by somkit.metrics (numpy)."""
-    import numpy as np
-
-    from somkit import SOM, metrics
-    from somkit._grid import Grid
-
-    W = np.asarray(codebook, dtype=np.float64)
-    if not np.all(np.isfinite(W)):
-        return float("nan"), float("nan")
-    som = SOM(grid=tuple(grid))
-    som.grid_ = Grid(tuple(grid), "rect", False)
-    som.codebook_ = som.cluster_centers_ = W
-    som.n_features_in_ = X.shape[1]
-    return metrics.quantization_error(som, X), metrics.topographic_error(som, X)
-
-
 def versions():
     from importlib import metadata
 
@@ -352,7 +314,8 @@ def main(argv=None):
             print(f"[{wname}] {lib} ...", flush=True)
             r = spawn(dict(base, lib=lib), args.timeout)
             if r["status"] == "ok":
-                r["qe"], r["te"] = quality(X, r.pop("codebook"), wl["grid"])
+                q = _cpu_benchmark().quality(X, r.pop("codebook"), wl["grid"])
+                r["qe"], r["te"] = q["qe"], q["te"]
             results[lib] = r
         peer_times = [
             results[p]["seconds"]

@@ -631,13 +631,17 @@ def gemm_floor(X, m, budget=2.0):
     )
 
 
-def spawn(spec, timeout):
-    """Run one child; return its result dict (status ok/error/timeout)."""
+def run_child(script, spec, timeout):
+    """Run ``script --child spec`` in its own process group, with a timeout.
+
+    The child writes its result dict as JSON to ``spec["result"]`` (a temp
+    file made here). Returns ``(result, log)``; a timeout or a child that
+    wrote nothing gives status "timeout" / "error".
+    """
     fd, path = tempfile.mkstemp(suffix=".json", dir=SCRATCH)
     os.close(fd)
     spec = dict(spec, result=path)
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
-    t0 = time.perf_counter()
+    cmd = [sys.executable, os.path.abspath(script), "--child", json.dumps(spec)]
     p = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -657,8 +661,15 @@ def spawn(spec, timeout):
         out = dict(status="timeout", error=f"killed after {timeout:g} s")
     elif not out:
         out = dict(status="error", error=f"child exit code {p.returncode}")
+    return out, log.decode(errors="replace")
+
+
+def spawn(spec, timeout):
+    """Run one child; return its result dict (status ok/error/timeout)."""
+    t0 = time.perf_counter()
+    out, log = run_child(__file__, spec, timeout)
     if out["status"] != "ok":
-        out["log"] = log.decode(errors="replace")[-2000:]
+        out["log"] = log[-2000:]
     out["child_wall_s"] = time.perf_counter() - t0
     return out
 
