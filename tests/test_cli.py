@@ -22,12 +22,10 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from somkit import load
 from somkit._data import (
     DataError,
-    apply_scaler,
-    fit_scaler,
-    inverse_scaler,
     load_data,
     load_for_model,
 )
+from somkit._model import unwrap
 from somkit.cli import cli
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -188,17 +186,37 @@ def test_non_numeric_and_missing_values_are_refused_by_name(files, tmp_path):
         load_data(path, columns="a,zz")
 
 
-def test_scalers_match_sklearn(files):
-    X = files["X"]
-    for kind, ref in (("standard", StandardScaler()), ("minmax", MinMaxScaler())):
-        s = fit_scaler(X, kind)
-        np.testing.assert_allclose(apply_scaler(X, s), ref.fit_transform(X), atol=1e-12)
-        np.testing.assert_allclose(inverse_scaler(apply_scaler(X, s), s), X)
-    assert fit_scaler(X, "none") is None
-    const = np.ones((4, 2))
-    assert np.all(apply_scaler(const, fit_scaler(const, "standard")) == 0)
-    with pytest.raises(ValueError, match="scale must be one of"):
-        fit_scaler(X, "robust")
+def test_cli_model_gives_the_python_answers_on_raw_columns(tmp_path):
+    """somkit.load of a CLI model takes raw columns and answers like the CLI."""
+    from sklearn.datasets import load_wine
+
+    pd = pytest.importorskip("pandas")
+    data = load_wine()
+    names = [n.replace("/", "_") for n in data.feature_names]
+    X = pd.DataFrame(data.data, columns=names)
+    path = write_csv(tmp_path / "wine.csv", data.data, names)
+    model_path = tmp_path / "wine.npz"
+    res = run("fit", path, "-o", model_path, "--grid", "6x6", "--epochs", "5", "-q")
+    assert res.exit_code == 0, res.output
+    res = run("predict", model_path, path, "-o", tmp_path / "p.csv")
+    assert res.exit_code == 0, res.output
+    with open(tmp_path / "p.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    model = load(model_path)
+    som, prefix = unwrap(model)
+    assert type(prefix[0]).__name__ == "StandardScaler"
+    # the same rows, the same units and distances, from the raw mg/L columns
+    np.testing.assert_array_equal(model.predict(X), [int(r["bmu"]) for r in rows])
+    np.testing.assert_allclose(
+        -model.score_samples(X), [float(r["distance"]) for r in rows], rtol=1e-5
+    )
+    # an independent reference: scale by hand, nearest codebook row
+    Xs = (data.data - data.data.mean(axis=0)) / data.data.std(axis=0)
+    D = np.linalg.norm(Xs[:, None, :] - som.codebook_[None].astype(float), axis=2)
+    np.testing.assert_array_equal(model.predict(X), D.argmin(axis=1))
+    # the training rows are typical: at most 1% flagged as outliers
+    assert np.mean(model.decision_function(X) < 0) <= 0.011
+    assert list(model.feature_names_in_) == names
 
 
 def test_load_for_model_picks_columns_by_name(files, model):
@@ -228,14 +246,19 @@ def test_load_for_model_picks_columns_by_name(files, model):
 
 # ---------------------------------------------------------------------- fit
 def test_fit_stores_scaler_names_and_grid(files, model):
-    som = load(model)
+    loaded = load(model)
+    som, prefix = unwrap(loaded)
     ref = StandardScaler().fit(files["X"])
-    assert som.scaler_["kind"] == "standard"
-    np.testing.assert_allclose(som.scaler_["mean"], ref.mean_)
-    np.testing.assert_allclose(som.scaler_["scale"], ref.scale_)
-    assert list(som.feature_names_in_) == FEATURES
+    scaler = prefix[0]
+    assert isinstance(scaler, StandardScaler)
+    np.testing.assert_allclose(scaler.mean_, ref.mean_)
+    np.testing.assert_allclose(scaler.scale_, ref.scale_)
+    assert list(loaded.feature_names_in_) == FEATURES
     assert som.grid_.shape == (5, 6) and som.n_iter_ == 3
     assert som.callbacks is None and som.verbose == 0
+    # run-time settings are not stored; where it trained is
+    assert som.backend == "auto" and som.device is None
+    assert som.fit_backend_ == "numpy"
 
 
 def test_fit_auto_grid_progress_lines_and_quiet(files, tmp_path):
@@ -253,7 +276,8 @@ def test_fit_auto_grid_progress_lines_and_quiet(files, tmp_path):
         "hex",
     )
     assert res.exit_code == 0, res.output
-    som = load(out)
+    model = load(out)
+    som, prefix = unwrap(model)
     rows, cols = som.grid_.shape
     # about 5 * sqrt(150) = 61 units
     assert abs(rows * cols - 61) <= 6 and som.topology == "hex"
@@ -261,8 +285,8 @@ def test_fit_auto_grid_progress_lines_and_quiet(files, tmp_path):
     epochs = [ln for ln in res.stderr.splitlines() if ln.startswith("epoch ")]
     assert [ln.split()[1] for ln in epochs] == ["1/4", "2/4", "3/4", "4/4"]
     assert all("QE" in ln and "radius" in ln for ln in epochs)
-    assert som.scaler_["kind"] == "minmax"
-    assert not hasattr(som, "feature_names_in_")  # no header, no names
+    assert isinstance(prefix[0], MinMaxScaler)
+    assert not hasattr(model, "feature_names_in_")  # no header, no names
     res = run("fit", files["plain"], "-o", out, "--epochs", "2", "--quiet")
     assert res.exit_code == 0 and res.output == ""
 
@@ -305,12 +329,12 @@ def test_fit_options_reach_the_estimator(files, tmp_path):
     )
     assert som.radius == (3.0, 0.5) and som.random_state == 7
     assert list(som.feature_names_in_) == ["petal_length", "petal_width"]
-    assert getattr(som, "scaler_", None) is None
+    assert unwrap(som)[1] is None  # --scale none: a bare SOM
 
 
 # ------------------------------------------------------------------ predict
 def test_predict_matches_the_model(files, model, tmp_path):
-    som = load(model)
+    som, _ = unwrap(load(model))
     out = tmp_path / "p.csv"
     res = run(
         "predict",
@@ -340,7 +364,7 @@ def test_predict_matches_the_model(files, model, tmp_path):
     assert rows[5]["id"] == "row5" and rows[5]["species"] == "setosa"
     # default output: CSV on stdout
     res = run("predict", model, files["csv"])
-    assert res.exit_code == 0
+    assert res.exit_code == 0, res.stderr
     assert res.stdout.splitlines()[0] == "bmu,row,col,distance"
     assert len(res.stdout.splitlines()) == 151
 
@@ -437,7 +461,7 @@ def test_report_trains_and_reuses_a_model(files, model, tmp_path):
     assert res.exit_code == 0, res.output
     text = (tmp_path / "r1" / "index.html").read_text()
     assert 'id="class-map"' in text and text.count("data:image/png;base64,") == 6
-    assert load(tmp_path / "r1" / "model.npz").grid_.shape == (4, 5)
+    assert unwrap(load(tmp_path / "r1" / "model.npz"))[0].grid_.shape == (4, 5)
     res = run(
         "report",
         files["shuffled"],
@@ -459,14 +483,15 @@ def test_report_trains_and_reuses_a_model(files, model, tmp_path):
 def test_info_text_and_json(model):
     res = run("info", model)
     assert res.exit_code == 0, res.output
-    assert "version 1" in res.stdout and "5x6 rect (30 units)" in res.stdout
+    assert "version 2" in res.stdout and "5x6 rect (30 units)" in res.stdout
+    assert "trained on:  numpy" in res.stdout
     assert "scaling:     standard" in res.stdout and "sepal_length" in res.stdout
     res = run("info", model, "--json")
     info = json.loads(res.stdout)
-    assert info["format_version"] == 1 and info["grid"]["shape"] == [5, 6]
+    assert info["format_version"] == 2 and info["grid"]["shape"] == [5, 6]
     assert info["feature_names"] == FEATURES and info["scale"] == "standard"
     assert len(info["history"]["quantization_error"]) == 3
-    som = load(model)
+    som, _ = unwrap(load(model))
     assert info["history"]["quantization_error"] == som.history_["quantization_error"]
 
 
@@ -706,7 +731,7 @@ def test_python_m_somkit_fit_and_error(files, tmp_path):
     )
     assert p.returncode == 0, p.stderr
     assert "epoch 2/2" in p.stderr  # not a terminal: plain lines
-    assert load(out).grid_.shape == (4, 4)
+    assert unwrap(load(out))[0].grid_.shape == (4, 4)
     p = _proc(
         [sys.executable, "-m", "somkit", "predict", str(out), str(tmp_path / "x.csv")]
     )

@@ -11,7 +11,8 @@ from sklearn.preprocessing import StandardScaler
 
 from somkit import SOM
 from somkit._kernels import smooth
-from somkit._neighborhood import KERNELS, neighborhood
+from somkit._neighborhood import neighborhood
+from somkit._registry import NEIGHBORHOODS
 from somkit.schedules import ExponentialDecay, InverseDecay, LinearDecay, StepDecay
 
 # ----------------------------------------------------------- references
@@ -119,7 +120,7 @@ def test_grid_distances_match_reference(shape, topology, periodic):
     )
 
 
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", NEIGHBORHOODS)
 @pytest.mark.parametrize("shape,topology,periodic", GRIDS)
 def test_batch_epoch_matches_loop_reference(blobs, shape, topology, periodic, kernel):
     X = blobs
@@ -468,6 +469,7 @@ def test_predict_checks():
 def test_pca_init_on_wide_data_matches_dense(monkeypatch):
     """Wide data take the Lanczos path; it must agree with the dense one."""
     from somkit import _init
+    from somkit._backends.numpy import NumpyBackend
     from somkit._grid import Grid
 
     rng = np.random.default_rng(0)
@@ -476,7 +478,8 @@ def test_pca_init_on_wide_data_matches_dense(monkeypatch):
     X[:, :3] += rng.normal(size=(n, 3)) * [5.0, 3.0, 2.0]
     w = rng.integers(1, 3, size=n).astype(float)
     grid = Grid((4, 6))
-    wide = _init.pca_init(X, grid, w)
+    be = NumpyBackend()
+    wide = _init.init_codebook(X, grid, "pca", None, w, be)[0]
     monkeypatch.setattr(_init, "WIDE_FEATURES", 10**6)
-    dense = _init.pca_init(X, grid, w)
+    dense = _init.init_codebook(X, grid, "pca", None, w, be)[0]
     np.testing.assert_allclose(wide, dense, atol=1e-7)

@@ -5,8 +5,16 @@ import pytest
 from scipy.linalg import eigh
 
 from somkit import SOM, _init, _kernels
+from somkit._backends.numpy import NumpyBackend
 from somkit._grid import Grid
-from somkit._init import init_codebook, pca_init
+from somkit._init import init_codebook
+from somkit._kernels._threads import balanced_rows
+
+NUMPY = NumpyBackend()
+
+
+def pca_init(X, grid):
+    return init_codebook(X, grid, "pca", None, None, NUMPY)[0]
 
 
 @pytest.fixture(scope="module")
@@ -27,23 +35,24 @@ GRIDS = [
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine", "dot"])
 @pytest.mark.parametrize("shape, topology, periodic", GRIDS)
-def test_low_rank_first_pass_matches_full_pass(data, metric, shape, topology, periodic):
+def test_factored_first_pass_matches_full_pass(data, metric, shape, topology, periodic):
     som = SOM(grid=shape, topology=topology, periodic=periodic, metric=metric)
     som._check_params()
-    W, low_rank = som._initialize(data, None, np.float32, np.random.default_rng(0))
-    assert low_rank is not None
+    rng = np.random.default_rng(0)
+    W, factored = som._initialize(data, None, np.float32, rng, NUMPY)
+    assert factored is not None
     full = _kernels.batch_sums(data, W, metric, grid=som.grid_)
-    fast = _kernels.batch_sums(data, W, metric, grid=som.grid_, low_rank=low_rank)
+    fast = _kernels.batch_sums(data, W, metric, grid=som.grid_, factored=factored)
     np.testing.assert_array_equal(fast[1], full[1])  # same winners
     np.testing.assert_allclose(fast[0], full[0], rtol=1e-12, atol=1e-9)
     for key in ("qe_sum", "te_sum", "weight"):
         assert fast[2][key] == pytest.approx(full[2][key], rel=1e-12)
 
 
-def test_low_rank_factors_reproduce_the_codebook(data):
+def test_factors_reproduce_the_codebook(data):
     grid = Grid((6, 9), "hex", False)
-    W, low_rank = init_codebook(data, grid, "pca", None, factored=True)
-    np.testing.assert_allclose(W, pca_init(data, grid), rtol=1e-12, atol=1e-12)
+    W, factored = init_codebook(data, grid, "pca", None, None, NUMPY)
+    np.testing.assert_allclose(W, factored.dense(), rtol=1e-12, atol=1e-12)
     # the SOM Toolbox's lininit written out: corners at mean +- sd * pc
     mean = data.mean(axis=0, dtype=np.float64)
     cov = np.cov(data.T.astype(np.float64), bias=True)
@@ -58,18 +67,21 @@ def test_low_rank_factors_reproduce_the_codebook(data):
     residual = W[rows] - expected_pc1[rows]
     # (float32 data: the covariance is formed from float32 products)
     assert np.allclose(residual - residual[0], 0.0, atol=1e-5)
-    unit = low_rank.unit_rows().dense()
+    unit = factored.unit_rows().dense()
     np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-12)
     np.testing.assert_allclose(unit, _kernels.normalize_rows(W), rtol=1e-10)
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_fit_with_pca_init_equals_fit_from_the_same_array(data, metric):
-    """fit(init="pca") takes the low-rank first pass; an array init does not."""
+    """fit(init="pca") takes the factored first pass; an array init does not."""
     params = dict(grid=(7, 9), metric=metric, n_epochs=4, random_state=0)
     a = SOM(init="pca", **params).fit(data)
     grid = a.grid_
-    W0 = _init.finish_init(pca_init(data, grid), metric).astype(np.float32)
+    W0 = pca_init(data, grid)
+    if metric == "cosine":
+        W0 = _kernels.normalize_rows(W0)
+    W0 = W0.astype(np.float32)
     b = SOM(init=W0, **params).fit(data)
     np.testing.assert_allclose(a.codebook_, b.codebook_, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(a.labels_, b.labels_)
@@ -80,7 +92,7 @@ def test_fit_with_pca_init_equals_fit_from_the_same_array(data, metric):
 @pytest.mark.parametrize("rows", [1, 64, 1165, 8192])
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_balanced_chunks(n, rows, workers):
-    r = _kernels._balanced_rows(n, rows, workers)
+    r = balanced_rows(n, rows, workers)
     assert 1 <= r <= rows
     n_chunks = -(-n // r)
     # chunks go round-robin to the threads; the busiest one may exceed an
@@ -167,7 +179,7 @@ def test_online_rule_and_running_stats_match_loop(metric, d):
 
 @pytest.mark.parametrize("m", [1, 2, 7, 15, 16, 17, 64, 1601])
 def test_online_argmin_matches_numpy(m):
-    from somkit._online import _argmin
+    from somkit._kernels._online import _argmin
 
     rng = np.random.default_rng(m)
     for dtype in (np.float32, np.float64):
@@ -215,13 +227,14 @@ def test_lanczos_when_the_start_vector_is_in_the_null_space():
     np.testing.assert_allclose(np.abs(np.sum(evecs * ref_vecs, axis=0)), 1, atol=1e-8)
 
 
-def test_low_rank_pass_keeps_lowest_index_ties():
+def test_factored_pass_keeps_lowest_index_ties():
     """Units equal after normalising tie exactly (cosine on one feature)."""
     X = np.random.default_rng(0).normal(size=(200, 1)) + 3
     som = SOM(grid=(1, 6), metric="cosine")
     som._check_params()
-    W, low_rank = som._initialize(X, None, np.float32, np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    W, factored = som._initialize(X, None, np.float32, rng, NUMPY)
     full = _kernels.batch_sums(X, W, "cosine", grid=som.grid_)
-    fast = _kernels.batch_sums(X, W, "cosine", grid=som.grid_, low_rank=low_rank)
+    fast = _kernels.batch_sums(X, W, "cosine", grid=som.grid_, factored=factored)
     np.testing.assert_array_equal(fast[1], full[1])
     assert full[1][0] == 200

@@ -128,7 +128,7 @@ def test_object_arrays_refused(tmp_path, X):
 
 def test_inconsistent_codebook_refused(tmp_path, X):
     path = _saved(tmp_path, X)
-    _rewrite(path, lambda a: a.update(codebook=a["codebook"][:4]))
+    _rewrite(path, lambda a: a.update({"s0.codebook": a["s0.codebook"][:4]}))
     with pytest.raises(ValueError, match="inconsistent"):
         load(path)
 
@@ -157,5 +157,5 @@ def test_file_is_plain_npz_with_json(tmp_path, X):
         assert "meta.npy" in zf.namelist()
     with np.load(path, allow_pickle=False) as npz:
         meta = json.loads(str(npz["meta"][()]))
-    assert meta["format"] == "somkit-model" and meta["format_version"] == 1
+    assert meta["format"] == "somkit-model" and meta["format_version"] == 2
     assert meta["somkit_version"] == somkit.__version__

@@ -9,8 +9,10 @@ import pytest
 
 from somkit import SOM, _kernels
 from somkit._grid import Grid
-from somkit._neighborhood import KERNELS, neighborhood, support
-from somkit._online import KERNEL_ID, METRIC_ID, online_steps
+from somkit._kernels import _search, _smooth
+from somkit._kernels._online import online_steps
+from somkit._neighborhood import neighborhood, support
+from somkit._registry import METRIC_ID, NEIGHBORHOOD_ID, NEIGHBORHOODS
 
 
 def _data(n=3000, d=7, seed=0):
@@ -26,11 +28,11 @@ def test_threaded_pass_equals_serial_pass(monkeypatch, metric):
     grid = Grid((6, 5))
     W = X[np.random.default_rng(1).choice(len(X), grid.n_units)].copy()
     w = np.random.default_rng(2).uniform(0, 2, len(X))
-    monkeypatch.setattr(_kernels, "_THREAD_WORK", 1)
-    monkeypatch.setattr(_kernels, "n_workers", lambda: 3)
+    monkeypatch.setattr(_search, "THREAD_WORK", 1)
+    monkeypatch.setattr(_search, "n_workers", lambda: 3)
     threaded = _kernels.batch_sums(X, W, metric, w, batch_size=97, grid=grid)
     idx_t = _kernels.bmu(X, W, metric, second=True, batch_size=97)
-    monkeypatch.setattr(_kernels, "n_workers", lambda: 1)
+    monkeypatch.setattr(_search, "n_workers", lambda: 1)
     plain = _kernels.batch_sums(X, W, metric, w, batch_size=len(X), grid=grid)
     idx_p = _kernels.bmu(X, W, metric, second=True, batch_size=len(X))
     np.testing.assert_allclose(threaded[0], plain[0], rtol=1e-12)
@@ -43,8 +45,8 @@ def test_threaded_pass_equals_serial_pass(monkeypatch, metric):
 
 def test_threaded_fit_is_deterministic(monkeypatch):
     X = _data(4000)
-    monkeypatch.setattr(_kernels, "_THREAD_WORK", 1)
-    monkeypatch.setattr(_kernels, "n_workers", lambda: 2)
+    monkeypatch.setattr(_search, "THREAD_WORK", 1)
+    monkeypatch.setattr(_search, "n_workers", lambda: 2)
     a = SOM((5, 6), n_epochs=3, random_state=0, batch_size=128).fit(X)
     b = SOM((5, 6), n_epochs=3, random_state=0, batch_size=128).fit(X)
     np.testing.assert_array_equal(a.codebook_, b.codebook_)
@@ -78,7 +80,7 @@ def test_bmu_and_stats_match_brute_force():
         ((17,), "rect", True),
     ],
 )
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", NEIGHBORHOODS)
 def test_fft_smoothing_equals_dense_matrix(shape, topology, periodic, kernel):
     grid = Grid(shape, topology, periodic)
     rng = np.random.default_rng(0)
@@ -91,7 +93,7 @@ def test_fft_smoothing_equals_dense_matrix(shape, topology, periodic, kernel):
         if np.isfinite(reach):
             H[D > reach + 1e-9] = 0.0
         ref = H @ values
-        out = _kernels._fft_smooth(grid, kernel, sigma, values)
+        out = _smooth._fft_smooth(grid, kernel, sigma, values)
         np.testing.assert_allclose(out, ref, atol=1e-12)
         # no input within reach: exactly zero, as in the dense product
         far = np.abs(H) @ np.any(values != 0, axis=1) == 0
@@ -104,7 +106,7 @@ def test_large_map_smoothing_never_builds_dense_kernel(monkeypatch):
         Grid, "distances", lambda *a, **k: pytest.fail("dense distances built")
     )
     values = np.random.default_rng(0).normal(size=(grid.n_units, 4))
-    for kernel in KERNELS:
+    for kernel in NEIGHBORHOODS:
         out = _kernels.smooth(grid, kernel, 6.0, values)
         assert out.shape == values.shape and np.all(np.isfinite(out))
 
@@ -129,7 +131,7 @@ def test_online_separable_gaussian_equals_generic_path(shape, periodic):
             grid.period,
             periodic,
             METRIC_ID["euclidean"],
-            KERNEL_ID["gaussian"],
+            NEIGHBORHOOD_ID["gaussian"],
             lrs,
             sigmas,
             lattice=lattice,

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from sklearn.datasets import load_iris
+from sklearn.pipeline import make_pipeline
 
 from somkit import SOM
-from somkit._data import Dataset, fit_scaler
+from somkit._data import Dataset
 from somkit.report import (
     CAPTIONS,
     build_report,
@@ -59,13 +60,13 @@ def iris_data(labels=True):
 
 
 def fitted(data, scale="standard", **kw):
-    scaler = fit_scaler(data.X, scale)
-    from somkit._data import apply_scaler
+    """The model the command line trains: a scaler (unless "none"), then a SOM."""
+    from somkit.cli._training import make_scaler
 
     kw = {"grid": (5, 6), "n_epochs": 3, "random_state": 0, **kw}
-    som = SOM(**kw).fit(apply_scaler(data.X, scaler))
-    som.scaler_ = scaler
-    return som
+    scaler = make_scaler(scale)
+    model = SOM(**kw) if scaler is None else make_pipeline(scaler, SOM(**kw))
+    return model.fit(data.X)
 
 
 def sections(text):

@@ -17,8 +17,11 @@ import pytest
 from sklearn.datasets import load_digits, make_blobs
 
 from somkit import SOM, _kernels
+from somkit._backends.numpy import NumpyBackend
 from somkit._grid import Grid
-from somkit._neighborhood import KERNELS, neighborhood
+from somkit._neighborhood import neighborhood
+from somkit._registry import NEIGHBORHOODS
+from somkit._train import minibatch_update
 
 torch = pytest.importorskip("torch")
 tb = pytest.importorskip("somkit._backends.torch")
@@ -102,7 +105,7 @@ def test_minibatch_matches_numpy(blobs, device, grid, metric):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("kernel", NEIGHBORHOODS)
 @pytest.mark.parametrize("algorithm", ["batch", "minibatch"])
 @pytest.mark.parametrize("grid", ["rect", "hex", "hex-periodic"])
 def test_every_kernel_matches_numpy(uniform, device, kernel, algorithm, grid):
@@ -124,7 +127,7 @@ def test_every_kernel_matches_numpy(uniform, device, kernel, algorithm, grid):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("algorithm", ["batch", "minibatch", "online"])
+@pytest.mark.parametrize("algorithm", ["batch", "minibatch"])
 def test_sample_weight_matches_numpy(blobs, device, algorithm):
     w = np.random.default_rng(1).integers(0, 4, size=len(blobs)).astype(float)
     a, b = fit_both(
@@ -161,7 +164,7 @@ def test_large_map_epoch_matches_numpy(uniform, device, kernel):
     # mexican_hat by row blocks. One epoch: with more units than samples,
     # empty units get rows equal up to rounding, and later epochs would
     # depend on which of them wins (labels_ too).
-    assert 52 * 50 > _kernels._DENSE_UNITS
+    assert 52 * 50 > _kernels.DENSE_UNITS
     a, b = fit_both(
         uniform,
         device,
@@ -192,6 +195,19 @@ def test_predict_transform_and_scores_match(blobs, device, metric):
     np.testing.assert_array_equal(a.predict(Xn), b.predict(Xn))
 
 
+def test_online_is_refused_on_torch(blobs):
+    with pytest.raises(ValueError, match="algorithm='online' is not available on the"):
+        SOM(grid=(3, 3), algorithm="online", backend="torch", device="cpu").fit(blobs)
+
+
+def test_auto_keeps_cpu_tensors_on_numpy(blobs, monkeypatch):
+    monkeypatch.setattr(tb, "make_backend", lambda d=None: pytest.fail("torch used"))
+    som = SOM((3, 4), n_epochs=2, random_state=0).fit(torch.as_tensor(blobs))
+    assert som.fit_backend_ == "numpy"
+    ref = SOM((3, 4), n_epochs=2, random_state=0).fit(blobs)
+    np.testing.assert_array_equal(som.codebook_, ref.codebook_)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_fit_on_torch_tensor(blobs, device, dtype, monkeypatch):
@@ -202,11 +218,9 @@ def test_fit_on_torch_tensor(blobs, device, dtype, monkeypatch):
     Xn = Xt.cpu().numpy()
     som_kw = dict(grid=(5, 6), n_epochs=3, random_state=0)
     b = SOM(device=device, **som_kw).fit(Xt)
-    # backend="auto": torch for tensors on an accelerator, numpy for CPU ones.
-    if device == "cpu":
-        assert not made
-    else:
-        assert made and made[0] == device
+    # a device is a request for the torch backend (backend="auto")
+    assert made and made[0] == device
+    assert b.fit_backend_.startswith("torch on " + device)
     a = SOM(backend="numpy", **som_kw).fit(Xn)
     assert isinstance(b.codebook_, np.ndarray)
     assert b.codebook_.dtype == np.float32  # dtype="float32" default
@@ -237,8 +251,8 @@ def test_kernels_take_tensors(blobs, device, metric, dtype):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
         got = be.batch_sums(Xt, W, metric, grid=grid)
         ref = _kernels.batch_sums(X, W, metric, grid=grid)
-        np.testing.assert_allclose(got[0], ref[0], rtol=1e-6, atol=1e-6)
-        np.testing.assert_array_equal(got[1], ref[1])
+        np.testing.assert_allclose(be.to_numpy(got[0]), ref[0], rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(be.to_numpy(got[1]), ref[1])
         assert got[2]["te_sum"] == ref[2]["te_sum"]
 
 
@@ -316,6 +330,7 @@ def test_batch_sums_match_numpy(device):
     be = tb.make_backend(device)
     for sw in (None, w):
         got = be.batch_sums(X, W, "euclidean", sw, batch_size=200, grid=grid)
+        got = (be.to_numpy(got[0]), be.to_numpy(got[1]), got[2])
         ref = _kernels.batch_sums(X, W, "euclidean", sw, grid=grid)
         assert got[0].dtype == got[1].dtype == np.float64
         np.testing.assert_allclose(got[0], ref[0], rtol=1e-12)
@@ -327,18 +342,22 @@ def test_batch_sums_match_numpy(device):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("metric", METRICS)
-@pytest.mark.parametrize("kernel", KERNELS)
-def test_minibatch_step_matches_numpy(uniform, device, metric, kernel):
+@pytest.mark.parametrize("name", NEIGHBORHOODS)
+def test_minibatch_step_matches_numpy(uniform, device, metric, name):
     grid = Grid((6, 5), "hex", periodic=True)
     rng = np.random.default_rng(3)
     W = uniform[rng.choice(len(uniform), grid.n_units, replace=False)]
-    C = _kernels.as_chunk(uniform, 0, 50, np.float64, metric)
     sw = rng.random(50)
     if metric == "cosine":
         W = _kernels.normalize_rows(W)
-    be = tb.make_backend(device)
-    got = be.minibatch_step(W, C, sw, grid, kernel, 1.7, 0.3, metric)
-    ref = _kernels.minibatch_step(W, C, sw, grid, kernel, 1.7, 0.3, metric)
+    steps = []
+    for be in (NumpyBackend(), tb.make_backend(device)):
+        C = be.take(uniform, np.arange(50), np.float64, metric)
+        Wb = be.asarray(W)
+        sums, wsum, qe, te = be.minibatch_sums(C, Wb, metric, sw, grid)
+        new = minibatch_update(be, Wb, sums, wsum, grid, name, 1.7, 0.3, metric)
+        steps.append((be.to_numpy(new), float(qe), float(te)))
+    got, ref = steps[1], steps[0]
     assert isinstance(got[0], np.ndarray)
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=1e-12)
     assert not np.allclose(got[0], W)
@@ -346,14 +365,15 @@ def test_minibatch_step_matches_numpy(uniform, device, metric, kernel):
     assert got[2] == pytest.approx(ref[2], rel=1e-12)
 
 
-@pytest.mark.parametrize("name", KERNELS)
-def test_neighborhood_matches_numpy(name):
+@pytest.mark.parametrize("name", NEIGHBORHOODS)
+def test_one_neighborhood_definition_for_tensors(name):
     d = np.linspace(0.0, 6.0, 121)
     for sigma in (0.0, 0.5, 1.0, 2.5):
-        got = tb.neighborhood(torch, name, torch.as_tensor(d), sigma).numpy()
-        np.testing.assert_allclose(got, neighborhood(name, d, sigma), atol=1e-15)
+        got = neighborhood(name, torch.as_tensor(d), sigma)
+        assert isinstance(got, torch.Tensor)
+        np.testing.assert_allclose(got.numpy(), neighborhood(name, d, sigma), atol=0)
     with pytest.raises(ValueError, match="neighborhood must be one of"):
-        tb.neighborhood(torch, "cosine", torch.as_tensor(d), 1.0)
+        neighborhood("cosine", torch.as_tensor(d), 1.0)
 
 
 @pytest.mark.parametrize(
@@ -386,7 +406,7 @@ def test_smooth_large_maps(grid, blocked):
     be = tb.make_backend("cpu")
     be.blocked_cutoff = blocked
     V = np.random.default_rng(0).normal(size=(grid.n_units, 3))
-    for kernel in KERNELS:
+    for kernel in NEIGHBORHOODS:
         for sigma in (0.0, 2.5):
             got = be.smooth(grid, kernel, sigma, torch.as_tensor(V)).numpy()
             ref = _kernels.smooth(grid, kernel, sigma, V)
@@ -428,12 +448,17 @@ def test_bad_device():
 
 def test_default_device():
     be = tb.make_backend()
-    assert be.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert be.device.split(":")[0] == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def test_torch_model_predicts_without_torch(blobs, monkeypatch):
+def test_torch_model_without_torch_is_refused_not_rerouted(blobs, monkeypatch):
+    # No silent fallback: a map set to backend="torch" says what is missing;
+    # asking for numpy gives the same answers.
     som = SOM((3, 4), backend="torch", device="cpu", random_state=0).fit(blobs)
     expected = som.predict(blobs)
     monkeypatch.setitem(sys.modules, "torch", None)
     monkeypatch.delitem(sys.modules, "somkit._backends.torch", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'somkit\[torch\]'"):
+        som.predict(blobs)
+    som.set_params(backend="numpy", device=None)
     np.testing.assert_array_equal(som.predict(blobs), expected)

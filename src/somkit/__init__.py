@@ -1,39 +1,45 @@
 """somkit: self-organizing maps that are fast, correct and easy to look at.
 
 The public surface is small: :class:`SOM`, :class:`SOMClustering`,
-:func:`load`, :func:`umatrix`, :func:`reduce` and the submodules
-``somkit.metrics``, ``somkit.plot``, ``somkit.neupy``, ``somkit.features``,
-``somkit.schedules``.
+:func:`load`, :func:`save`, :func:`umatrix`, :func:`reduce` and the
+submodules ``somkit.metrics``, ``somkit.plot``, ``somkit.neupy``,
+``somkit.features``, ``somkit.schedules``. Everything is imported on first
+use, so ``import somkit`` (and ``somkit --help``) stays light.
 """
-
-from somkit._io import load
-from somkit._som import SOM
 
 __version__ = "0.1.0"
 
-__all__ = ["SOM", "SOMClustering", "load", "reduce", "umatrix", "__version__"]
-
+__all__ = [
+    "SOM",
+    "SOMClustering",
+    "__version__",
+    "load",
+    "reduce",
+    "save",
+    "umatrix",
+]
 
 _SUBMODULES = ("metrics", "plot", "neupy", "features", "schedules", "datasets", "apps")
+_ATTRIBUTES = {
+    "SOM": ("somkit._som", "SOM"),
+    "SOMClustering": ("somkit._clustering", "SOMClustering"),
+    "load": ("somkit._model", "load"),
+    "save": ("somkit._model", "save"),
+    "umatrix": ("somkit._umatrix", "umatrix"),
+    "reduce": ("somkit._reduce", "reduce"),
+}
 
 
 def __getattr__(name):
-    # Parts written in their own modules, imported on first use, so that
-    # `import somkit` stays light (no matplotlib, torch or dask).
+    import importlib
+
     if name in _SUBMODULES:
-        import importlib
-
         return importlib.import_module(f"somkit.{name}")
-    if name == "SOMClustering":
-        from somkit._clustering import SOMClustering
-
-        return SOMClustering
-    if name == "umatrix":
-        from somkit._umatrix import umatrix
-
-        return umatrix
-    if name == "reduce":
-        from somkit._reduce import reduce
-
-        return reduce
+    if name in _ATTRIBUTES:
+        module, attr = _ATTRIBUTES[name]
+        return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'somkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*__all__, *_SUBMODULES])

@@ -7,7 +7,6 @@ prototypes, and each sample takes the cluster of its best-matching unit.
 
 from __future__ import annotations
 
-import math
 import warnings
 from numbers import Integral
 
@@ -20,10 +19,15 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from somkit._rules import default_radius
+
 LINKAGES = ("ward", "complete", "average", "single")
 CONNECTIVITIES = (None, "grid")
-# Bounds of the default map size (number of units).
+# Bounds of the default map size (number of units), and its density.
 _MIN_UNITS, _MAX_UNITS = 16, 1600
+UNITS_PER_ROOT = 8.0
+#: Final radius of the default map: units end close to the data.
+END_RADIUS = 0.5
 
 
 def default_grid(X, sample_weight=None):
@@ -32,26 +36,20 @@ def default_grid(X, sample_weight=None):
     ``n`` is the total sample weight (the number of samples without weights)
     and the unit count is kept within [16, 1600]. The two sides are in the
     ratio of the standard deviations along the two leading (weighted)
-    principal components, the longer side first; weights act exactly like
-    repeated samples, so a weight of 2 and a duplicated row give the same map.
+    principal components, the longer side first (the automatic-grid rule of
+    ``SOM(grid="auto")`` with more units); weights act exactly like repeated
+    samples, so a weight of 2 and a duplicated row give the same map.
     """
-    X = np.asarray(X, dtype=np.float64)
-    sw = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight)
-    total = float(sw.sum())
-    munits = int(round(8 * math.sqrt(total)))
-    munits = min(max(munits, _MIN_UNITS), _MAX_UNITS)
-    ratio = 1.0
-    if X.shape[1] >= 2:
-        mean = sw @ X / total
-        C = X - mean
-        cov = (C * sw[:, None]).T @ C / total
-        ev = np.sort(np.maximum(np.linalg.eigvalsh(cov), 0.0))[::-1]
-        if ev[0] > 0:
-            ratio = math.sqrt(ev[0] / ev[1]) if ev[1] > 0 else float(munits)
-    ratio = min(max(ratio, 1.0), float(munits))
-    rows = max(1, int(round(math.sqrt(munits * ratio))))
-    cols = max(2, int(round(munits / rows)))
-    return (rows, cols)
+    from somkit._som import auto_grid
+
+    return auto_grid(
+        np.asarray(X, dtype=np.float64),
+        sample_weight,
+        units_per_root=UNITS_PER_ROOT,
+        min_units=_MIN_UNITS,
+        max_units=_MAX_UNITS,
+        min_cols=2,
+    )
 
 
 class SOMClustering(ClusterMixin, BaseEstimator):
@@ -77,7 +75,7 @@ class SOMClustering(ClusterMixin, BaseEstimator):
     som : SOM or None, default=None
         An unfitted (or fitted) :class:`somkit.SOM`; it is cloned and fitted
         on ``X``. ``None`` uses a fine map that ends close to the data:
-        ``SOM(grid=default_grid(X), radius=(max(max(grid) / 4, 1), 0.5))``,
+        ``SOM(grid=default_grid(X), radius=default_radius(grid, 0.5))``,
         about ``8 * sqrt(n_samples)`` units (16 to 1600), 10 batch epochs,
         PCA initialisation. (The SOM's own default radius ends at 1.5, which
         pulls units into the gaps between clusters.)
@@ -185,7 +183,7 @@ class SOMClustering(ClusterMixin, BaseEstimator):
             grid = default_grid(X, sample_weight)
             return SOM(
                 grid=grid,
-                radius=(max(max(grid) / 4.0, 1.0), 0.5),
+                radius=default_radius(grid, END_RADIUS),
                 random_state=self.random_state,
             )
         return clone(self.som)

@@ -7,9 +7,6 @@ column (any values) and an optional id column, and returns a
 the same for data fed to an already trained map: it picks the model's
 feature columns by name when both sides have names, else checks the count.
 
-Scalers (``none``, ``standard``, ``minmax``) are plain dicts of a kind string
-and 1-D float arrays, so they can be stored in a model file without pickle.
-
 Errors are :class:`DataError` (a ``ValueError``) with one readable line.
 """
 
@@ -22,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-SCALERS = ("none", "standard", "minmax")
 
 #: Suffixes read as delimited text; the value is the delimiter (None: sniff).
 _TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None}
@@ -495,70 +490,6 @@ def load_for_model(path, som, label_column=None, id_column=None):
             f"trained on {n_expected}."
         )
     return data
-
-
-# ------------------------------------------------------------------ scalers
-def fit_scaler(X, kind):
-    """Fit a scaler of ``kind`` ("none", "standard", "minmax") on X.
-
-    Returns None for "none", else a dict: ``{"kind": "standard", "mean",
-    "scale"}`` or ``{"kind": "minmax", "min", "scale"}`` with 1-D float64
-    arrays. Constant columns get scale 1.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> s = fit_scaler(np.array([[0.0, 5.0], [2.0, 5.0]]), "minmax")
-    >>> apply_scaler(np.array([[1.0, 5.0]]), s).tolist()
-    [[0.5, 0.0]]
-    """
-    if kind not in SCALERS:
-        raise ValueError(f"scale must be one of {SCALERS}, got {kind!r}.")
-    X = np.asarray(X, dtype=np.float64)
-    if kind == "none":
-        return None
-    if kind == "standard":
-        offset, scale, key = X.mean(axis=0), X.std(axis=0), "mean"
-    else:
-        offset, key = X.min(axis=0), "min"
-        scale = X.max(axis=0) - offset
-    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-    return {"kind": kind, key: offset, "scale": scale}
-
-
-def _scaler_parts(scaler, n_features):
-    if not isinstance(scaler, dict) or scaler.get("kind") not in SCALERS[1:]:
-        raise DataError(f"the model file holds an unknown scaler: {scaler!r:.80}.")
-    key = "mean" if scaler["kind"] == "standard" else "min"
-    try:
-        offset = np.asarray(scaler[key], dtype=np.float64)
-        scale = np.asarray(scaler["scale"], dtype=np.float64)
-    except (KeyError, TypeError, ValueError):
-        raise DataError("the model file holds an incomplete scaler.") from None
-    if offset.shape != (n_features,) or scale.shape != (n_features,):
-        raise DataError(
-            f"the model's scaler is for {offset.shape[-1] if offset.ndim else 0} "
-            f"features, not {n_features}."
-        )
-    return offset, scale
-
-
-def apply_scaler(X, scaler):
-    """Scale X with a scaler from :func:`fit_scaler` (None: unchanged)."""
-    X = np.asarray(X, dtype=np.float64)
-    if scaler is None:
-        return X
-    offset, scale = _scaler_parts(scaler, X.shape[1])
-    return (X - offset) / scale
-
-
-def inverse_scaler(X, scaler):
-    """Undo :func:`apply_scaler` (e.g. to show a codebook in data units)."""
-    X = np.asarray(X, dtype=np.float64)
-    if scaler is None:
-        return X
-    offset, scale = _scaler_parts(scaler, X.shape[1])
-    return X * scale + offset
 
 
 def summary(data, limit=50):

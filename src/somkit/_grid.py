@@ -23,7 +23,7 @@ from scipy import sparse
 _TOPOLOGIES = ("rect", "hex")
 _ADJACENCY = ("edges", "diagonal")
 # Tolerance when comparing float grid distances with 1 or sqrt(2).
-_EPS = 1e-6
+EPS = 1e-6
 
 
 class Grid:
@@ -189,7 +189,7 @@ class Grid:
         for start in range(0, self.n_units, block):
             units = np.arange(start, min(start + block, self.n_units))
             d = self._pairwise(self.positions[units])
-            r, c = np.nonzero(d <= radius + _EPS)
+            r, c = np.nonzero(d <= radius + EPS)
             rows.append(units[r])
             cols.append(c)
             vals.append(d[r, c])
@@ -209,7 +209,7 @@ class Grid:
         if kind == "diagonal" and self.topology == "rect" and self.ndim >= 2:
             limit = math.sqrt(2)
         i, j, d = self.offsets_within(limit)
-        keep = (i < j) & (d > _EPS)
+        keep = (i < j) & (d > EPS)
         pairs = np.stack([i[keep], j[keep]], axis=1)
         return np.unique(pairs, axis=0) if len(pairs) else pairs.reshape(0, 2)
 
@@ -237,7 +237,7 @@ class Grid:
             limit = math.sqrt(2)
         elif kind not in _ADJACENCY:
             raise ValueError(f"adjacency must be one of {_ADJACENCY}, got {kind!r}.")
-        return (d > _EPS) & (d <= limit + _EPS)
+        return (d > EPS) & (d <= limit + EPS)
 
     @property
     def max_distance(self):

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from somkit._kernels import LowRank, normalize_rows
+from somkit._registry import INITS
 
-INITS = ("pca", "sample", "random")
-
-
-def _weighted_moments(X, sample_weight):
-    """Weighted mean and population covariance, chunked (X may be a memmap)."""
-    if type(X).__module__.startswith("dask"):
-        from somkit._backends.dask import moments
-
-        return moments(X, sample_weight)
-    from somkit._kernels import moments
-
-    # Threaded, float32 chunks with float64 sums for float32 data.
-    return moments(X, sample_weight)
-
+__all__ = ["INITS", "init_codebook", "leading_components"]
 
 #: Above this many features the leading components come from a Lanczos
 #: solver on the implicit covariance instead of a dense features^2 matrix.
 WIDE_FEATURES = 2048
-
-
 #: From this many features on, the leading pairs of a dense covariance come
 #: from Lanczos (a few ms) rather than LAPACK's MRRR (tens of ms at 784).
 LANCZOS_FEATURES = 256
@@ -63,26 +48,26 @@ def _top_eigh(cov, k):
     return eigh(cov, subset_by_index=[d - k, d - 1])
 
 
-def _leading_components(X, sample_weight, k):
+def leading_components(X, sample_weight, k, backend):
     """Mean, top-``k`` covariance eigenvalues and eigenvectors (descending).
 
-    Narrow data: the dense covariance and ``eigh``. Wide data (image pixels,
-    deep features): ``eigsh`` on the covariance as a linear operator, one
-    chunked pass over X per product, so memory stays O(n_features).
+    Narrow data: the backend's covariance and ``eigh``. Wide data (image
+    pixels, deep features): ``eigsh`` on the covariance as a linear operator,
+    one chunked pass over X per product, so memory stays O(n_features).
     """
     n, d = X.shape
     if d <= WIDE_FEATURES or k == 0 or k >= d - 1:
-        mean, cov = _weighted_moments(X, sample_weight)
-        from somkit._kernels import _blas_single_thread
+        mean, cov = backend.moments(X, sample_weight)
+        from somkit._kernels import blas_single_thread
 
         # one BLAS thread: a threaded eigensolver of a small matrix loses
         # badly to spinning threads on a busy machine
-        with _blas_single_thread():
+        with blas_single_thread():
             if 0 < k < d - 1:
                 evals, evecs = _top_eigh(cov, k)
             else:
                 evals, evecs = np.linalg.eigh(cov)
-        order = np.argsort(evals)[::-1]
+        order = np.argsort(evals)[::-1][: max(k, 0) or None]
         return mean, np.maximum(evals[order], 0.0), evecs[:, order]
     from scipy.sparse.linalg import LinearOperator
 
@@ -111,18 +96,26 @@ def _leading_components(X, sample_weight, k):
     return mean, np.maximum(evals[order], 0.0), evecs[:, order]
 
 
-def pca_factors(X, grid, sample_weight=None):
+def pca_factors(X, grid, sample_weight, backend):
     """The linear initialisation as ``(mean, coords, comps)``.
 
     The codebook is ``mean + coords @ comps``: ``coords`` (n_units, k) are the
     unit positions normalised to [-1, 1] per grid axis, ``comps`` (k, n_features)
     the leading principal components scaled by their standard deviations.
     Kept factored so the first training pass can search BMUs in k dimensions.
+
+    Units are spread over the plane (or line, or volume) of the leading
+    principal components, each axis scaled by the component's standard
+    deviation, as in the SOM Toolbox's ``som_lininit``: the grid axis with
+    the largest extent gets the first component. Grid positions (hex too) are
+    normalised to [-1, 1] per axis; axes of extent zero (a 1-row grid) get no
+    component.
     """
     pos = grid.positions
     extent = np.ptp(pos, axis=0)
     n_axes = int(np.count_nonzero(extent > 0))
-    mean, evals, evecs = _leading_components(X, sample_weight, n_axes)
+    mean, evals, evecs = leading_components(X, sample_weight, n_axes, backend)
+    evals, evecs = evals[:n_axes], evecs[:, :n_axes]
     # Fix the sign of each component so results do not depend on LAPACK.
     signs = np.sign(evecs[np.argmax(np.abs(evecs), axis=0), np.arange(len(evals))])
     evecs = evecs * np.where(signs == 0, 1.0, signs)
@@ -137,42 +130,37 @@ def pca_factors(X, grid, sample_weight=None):
     return mean, coords, comps
 
 
-def pca_init(X, grid, sample_weight=None):
-    """Linear initialisation along the leading principal components.
+def init_codebook(X, grid, init, rng, sample_weight, backend, metric="euclidean"):
+    """Initial codebook (float64, shape (n_units, n_features)) and its factors.
 
-    Units are spread over the plane (or line, or volume) of the leading
-    principal components, each axis scaled by the component's standard
-    deviation, as in the SOM Toolbox's ``som_lininit``: the grid axis with
-    the largest extent gets the first component. Grid positions (hex too) are
-    normalised to [-1, 1] per axis; axes of extent zero (a 1-row grid) get no
-    component.
+    Returns ``(W, factored)``: ``factored`` is a
+    :class:`somkit._kernels.Factored` equal to W for the pca init, else None.
+    For the cosine metric the rows are scaled to unit norm.
     """
-    mean, coords, comps = pca_factors(X, grid, sample_weight)
-    return mean + coords @ comps
+    W, factored = _initial(X, grid, init, rng, sample_weight, backend)
+    if metric == "cosine":
+        from somkit._kernels import normalize_rows
+
+        W = normalize_rows(W)
+        factored = None if factored is None else factored.unit_rows()
+    return W, factored
 
 
-def init_codebook(X, grid, init, rng, sample_weight=None, *, factored=False):
-    """Initial codebook (float64, shape (n_units, n_features)).
-
-    With ``factored=True`` returns ``(W, low_rank)``: ``low_rank`` is a
-    :class:`somkit._kernels.LowRank` equal to W for the pca init, else None.
-    """
-    if factored:
-        if isinstance(init, str) and init == "pca":
-            low_rank = LowRank(*pca_factors(X, grid, sample_weight))
-            return low_rank.dense(), low_rank
-        return init_codebook(X, grid, init, rng, sample_weight), None
+def _initial(X, grid, init, rng, sample_weight, backend):
     n, d = X.shape
     m = grid.n_units
     if isinstance(init, str) and init == "pca":
-        return pca_init(X, grid, sample_weight)
+        from somkit._kernels import Factored
+
+        factored = Factored(*pca_factors(X, grid, sample_weight, backend))
+        return factored.dense(), factored
     if isinstance(init, str) and init == "sample":
         p = None if sample_weight is None else np.asarray(sample_weight, float)
         available = n if p is None else np.count_nonzero(p)
         if p is not None:
             p = p / p.sum()
         rows = rng.choice(n, size=m, replace=m > available, p=p)
-        return np.asarray(X[rows], dtype=np.float64)
+        return np.asarray(X[rows], dtype=np.float64), None
     if isinstance(init, str) and init == "random":
         lo = np.full(d, np.inf)
         hi = np.full(d, -np.inf)
@@ -180,9 +168,5 @@ def init_codebook(X, grid, init, rng, sample_weight=None, *, factored=False):
             C = np.asarray(X[a : a + 65536], dtype=np.float64)
             lo = np.minimum(lo, C.min(axis=0))
             hi = np.maximum(hi, C.max(axis=0))
-        return lo + rng.random((m, d)) * (hi - lo)
-    return np.array(init, dtype=np.float64)
-
-
-def finish_init(W, metric):
-    return normalize_rows(W) if metric == "cosine" else W
+        return lo + rng.random((m, d)) * (hi - lo), None
+    return np.array(init, dtype=np.float64), None

@@ -1,37 +1,43 @@
 """Model files: ``.npz`` arrays plus one JSON metadata entry, never pickle.
 
-Layout: ``meta`` (a 0-d unicode array holding JSON: format name and version,
-somkit version, parameters, grid, schedule position, history, ...),
-``codebook``, ``labels`` and any array-valued parameter or attribute
-(``param__init``, ``scaler__mean``, ...). Saving writes a temporary file in the
-target folder and renames it over the target, so a failed save never damages
-an existing file. Loading opens the archive with ``allow_pickle=False``.
+This module knows the file format only; estimators describe themselves as
+*steps* (see ``SOM._to_step`` and ``somkit._model``). Layout (format 2):
+
+* ``meta``: a 0-d unicode array holding JSON: format name and version, the
+  somkit version, and ``steps``, a list of ``{"name", "class", "params",
+  "state"}`` (a model is one SOM, or a pipeline of preprocessing steps
+  ending in a SOM);
+* ``s<i>.<key>``: the arrays of step ``i`` (codebook, labels, scaler means,
+  array-valued parameters), referenced from the JSON as ``{"__array__": key}``.
+
+Saving writes through :func:`somkit._atomic.atomic_write`, so a failed save
+never damages an existing file. Loading opens the archive with
+``allow_pickle=False``; format-1 files (a single SOM with an optional
+``scaler_``) are read into the same steps.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 FORMAT_NAME = "somkit-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
-def _encode(value, arrays, key):
-    """JSON-able form of a parameter value; arrays go to ``arrays``."""
+def encode(value, arrays, key):
+    """JSON-able form of a parameter or state value; arrays go to ``arrays``."""
     from somkit._schedules import Schedule
 
     if isinstance(value, tuple):
         return {
-            "__tuple__": [_encode(v, arrays, f"{key}_{i}") for i, v in enumerate(value)]
+            "__tuple__": [encode(v, arrays, f"{key}_{i}") for i, v in enumerate(value)]
         }
     if isinstance(value, list):
-        return [_encode(v, arrays, f"{key}_{i}") for i, v in enumerate(value)]
+        return [encode(v, arrays, f"{key}_{i}") for i, v in enumerate(value)]
     if isinstance(value, Schedule):
         return {"__schedule__": value.to_dict()}
     if isinstance(value, np.ndarray):
@@ -40,111 +46,59 @@ def _encode(value, arrays, key):
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
-        return {k: _encode(v, arrays, f"{key}__{k}") for k, v in value.items()}
+        return {k: encode(v, arrays, f"{key}__{k}") for k, v in value.items()}
     if value is None or isinstance(value, bool | int | float | str):
         return value
     # Callables, random generators: not storable without pickle.
     return {"__dropped__": type(value).__name__}
 
 
-def _decode(value, arrays):
+def decode(value, arrays):
+    """Inverse of :func:`encode` (``arrays``: the step's arrays by key)."""
     from somkit._schedules import schedule_from_dict
 
     if isinstance(value, list):
-        return [_decode(v, arrays) for v in value]
+        return [decode(v, arrays) for v in value]
     if isinstance(value, dict):
         if "__tuple__" in value:
-            return tuple(_decode(v, arrays) for v in value["__tuple__"])
+            return tuple(decode(v, arrays) for v in value["__tuple__"])
         if "__schedule__" in value:
             return schedule_from_dict(value["__schedule__"])
         if "__array__" in value:
             return arrays[value["__array__"]]
         if "__dropped__" in value:
             return None
-        return {k: _decode(v, arrays) for k, v in value.items()}
+        return {k: decode(v, arrays) for k, v in value.items()}
     return value
 
 
-def save(som, path):
-    """Write a fitted SOM to ``path`` atomically (see module docstring)."""
-    from sklearn.utils.validation import check_is_fitted
+def write_model(path, steps):
+    """Write ``steps`` (dicts from ``_to_step``-like encoders) to ``path``.
 
+    Each step is ``{"name", "class", "params", "state", "arrays"}`` with
+    JSON-able params and state and a dict of numpy arrays.
+    """
     from somkit import __version__
+    from somkit._atomic import atomic_write
 
-    check_is_fitted(som, "codebook_")
-    arrays = {"codebook": np.asarray(som.codebook_), "labels": np.asarray(som.labels_)}
-    params = {
-        k: _encode(v, arrays, f"param__{k}")
-        for k, v in som.get_params(deep=False).items()
-    }
-    extra = {}
-    for attr in ("scaler_", "data_info_"):
-        if getattr(som, attr, None) is not None:
-            extra[attr] = _encode(getattr(som, attr), arrays, attr.rstrip("_"))
-    if hasattr(som, "feature_names_in_"):
-        arrays["feature_names_in"] = np.asarray(som.feature_names_in_, dtype=str)
+    arrays = {}
+    docs = []
+    for i, step in enumerate(steps):
+        for key, value in step["arrays"].items():
+            arrays[f"s{i}.{key}"] = np.asarray(value)
+        docs.append({k: step[k] for k in ("name", "class", "params", "state")})
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "somkit_version": __version__,
-        "class": type(som).__name__,
-        "params": params,
-        "grid": som.grid_.to_dict(),
-        "n_features_in": int(som.n_features_in_),
-        "n_iter": int(som.n_iter_),
-        "radius_schedule": som._radius_schedule_.to_dict(),
-        "outlier_threshold": float(som.outlier_threshold_),
-        "history": som.history_,
-        "extra": extra,
+        "steps": docs,
     }
     arrays["meta"] = np.array(json.dumps(meta))
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        # mkstemp creates 0600 files; give the model the usual umask-based mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
-def load(path):
-    """Load a SOM saved with :meth:`SOM.save` (no pickle involved).
-
-    Raises
-    ------
-    ValueError
-        For a truncated or foreign file, a file holding object arrays, or a
-        model from a newer format version.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> from sklearn.datasets import load_iris
-    >>> from somkit import SOM, load
-    >>> X = load_iris().data
-    >>> som = SOM((4, 4), random_state=0).fit(X)
-    >>> path = os.path.join(tempfile.mkdtemp(), "m.npz")
-    >>> _ = som.save(path)
-    >>> (load(path).predict(X) == som.predict(X)).all()
-    np.True_
-    """
-    from somkit._grid import Grid
-    from somkit._schedules import schedule_from_dict
-    from somkit._som import SOM
-
-    path = Path(path)
+def _read_arrays(path):
     if not path.is_file():
         raise ValueError(f"model file not found: {str(path)!r}.")
     if not zipfile.is_zipfile(path):
@@ -154,7 +108,7 @@ def load(path):
         )
     try:
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+            return {k: npz[k] for k in npz.files}
     except ValueError as exc:
         if "pickle" in str(exc) or "Object arrays" in str(exc):
             raise ValueError(
@@ -166,6 +120,17 @@ def load(path):
         raise ValueError(
             f"{path}: not a readable somkit model file (truncated or corrupt: {exc})."
         ) from None
+
+
+def read_meta(path):
+    """The JSON metadata of a model file (validated format name and version)."""
+    return read_model(path)[0]
+
+
+def read_model(path):
+    """``(meta, steps)`` of a model file; each step has its ``arrays`` dict."""
+    path = Path(path)
+    arrays = _read_arrays(path)
     if "meta" not in arrays:
         raise ValueError(f"{path}: not a somkit model file (no 'meta' entry).")
     try:
@@ -183,23 +148,60 @@ def load(path):
             f"supports ({FORMAT_VERSION}); upgrade somkit."
         )
     try:
-        params = {k: _decode(v, arrays) for k, v in meta["params"].items()}
-        som = SOM(**params)
-        som.grid_ = Grid.from_dict(meta["grid"])
-        W = arrays["codebook"]
-        if W.shape != (som.grid_.n_units, int(meta["n_features_in"])):
-            raise ValueError("codebook shape does not match the grid")
-        som._set_codebook(W)
-        som.labels_ = arrays["labels"]
-        som.n_features_in_ = int(meta["n_features_in"])
-        if "feature_names_in" in arrays:
-            som.feature_names_in_ = arrays["feature_names_in"].astype(object)
-        som.n_iter_ = int(meta["n_iter"])
-        som._radius_schedule_ = schedule_from_dict(meta["radius_schedule"])
-        som.outlier_threshold_ = float(meta["outlier_threshold"])
-        som.history_ = {k: list(v) for k, v in meta["history"].items()}
-        for attr, value in meta.get("extra", {}).items():
-            setattr(som, attr, _decode(value, arrays))
-    except (KeyError, TypeError, ValueError) as exc:
+        steps = _steps_v1(meta, arrays) if version == 1 else _steps_v2(meta, arrays)
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: inconsistent somkit model file ({exc}).") from None
-    return som
+    return meta, steps
+
+
+def _steps_v2(meta, arrays):
+    steps = []
+    for i, doc in enumerate(meta["steps"]):
+        prefix = f"s{i}."
+        own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+        steps.append(
+            {
+                "name": str(doc["name"]),
+                "class": str(doc["class"]),
+                "params": doc["params"],
+                "state": doc["state"],
+                "arrays": own,
+            }
+        )
+    return steps
+
+
+def _steps_v1(meta, arrays):
+    """Format 1: one SOM; the CLI's scaler and column names in ``extra``."""
+    own = {k: v for k, v in arrays.items() if k != "meta"}
+    state = {
+        k: meta[k]
+        for k in (
+            "grid",
+            "n_features_in",
+            "n_iter",
+            "radius_schedule",
+            "outlier_threshold",
+            "history",
+        )
+    }
+    som = {
+        "name": "som",
+        "class": "SOM",
+        "params": meta["params"],
+        "state": state,
+        "arrays": own,
+    }
+    scaler = meta.get("extra", {}).get("scaler_")
+    if scaler is None:
+        return [som]
+    scaler = decode(scaler, own)
+    names = own.pop("feature_names_in", None)
+    step = {
+        "name": "scale",
+        "class": "v1-scaler",
+        "params": {},
+        "state": {"scaler": scaler, "feature_names_in": names},
+        "arrays": {},
+    }
+    return [step, som]

@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_array
 
 from somkit import _kernels
 from somkit._grid import _check_shape
+from somkit._rules import default_radius
 
 __all__ = ["reduce"]
 
@@ -71,7 +72,7 @@ def reduce(X, grid, random_state=None, *, return_som=False, **som_kwargs):
         raise TypeError("reduce() got the grid twice: pass it only as `grid`.")
     shape = _grid_shape(grid)
     X = check_array(X, dtype=[np.float64, np.float32], ensure_min_samples=1)
-    kwargs = {"n_epochs": N_EPOCHS, "radius": _default_radius(shape)}
+    kwargs = {"n_epochs": N_EPOCHS, "radius": default_radius(shape, FINAL_RADIUS)}
     kwargs.update(som_kwargs)
     som = SOM(grid=shape, random_state=random_state, **kwargs).fit(X)
     indices = pick_samples(som, X)
@@ -156,8 +157,3 @@ def _grid_shape(grid):
     raise ValueError(
         f"grid must be an int (number of units) or a tuple of ints, got {grid!r}."
     )
-
-
-def _default_radius(shape):
-    start = max(max(shape) / 4.0, 1.0)
-    return (start, min(FINAL_RADIUS, start))

@@ -1,8 +1,15 @@
-"""The SOM estimator: parameter validation and orchestration only."""
+"""The SOM estimator: parameter validation and orchestration only.
+
+Every computation goes through a backend picked by
+:func:`somkit._backends.resolve` (numpy, torch or dask), and training through
+the driver :func:`somkit._train.run_epochs`. The fitted state is read and
+written through :meth:`SOM._get_state` / :meth:`SOM._set_state`, so the
+model-file code (``somkit._io``, ``somkit._model``) needs no estimator
+internals.
+"""
 
 from __future__ import annotations
 
-import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,55 +24,44 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from somkit import _kernels
+from somkit._backends import input_kind, resolve
 from somkit._grid import Grid
-from somkit._init import INITS, finish_init, init_codebook
-from somkit._kernels import METRICS
-from somkit._neighborhood import KERNELS
-from somkit._schedules import LinearDecay, as_schedule
+from somkit._registry import (
+    ALGORITHMS,
+    BACKENDS,
+    DTYPES,
+    INITS,
+    METRICS,
+    NEIGHBORHOODS,
+    TOPOLOGIES,
+    check_choice,
+)
+from somkit._rules import default_radius, grid_shape
+from somkit._schedules import as_schedule, schedule_from_dict
 from somkit._train import TrainPlan, empty_history, run_epochs
 
-ALGORITHMS = ("batch", "online", "minibatch")
-BACKENDS = ("auto", "numpy", "torch", "dask")
-DTYPES = ("float32", "float64")
 #: Share of training samples closer to their unit than the outlier threshold.
 OUTLIER_QUANTILE = 99.0
 
 
-def default_radius(grid):
-    """The radius schedule used when ``radius=None``.
-
-    Linear decay from a quarter of the largest grid side (at least 1) to 1.5
-    grid units (or the start value if smaller). With the PCA initialisation
-    the map starts ordered, so a moderate start radius keeps it ordered while
-    the small end radius lets units fit the data closely.
-    """
-    side = max(grid.shape)
-    start = max(side / 4.0, 1.0)
-    return LinearDecay(start, min(1.5, start))
-
-
-def auto_grid(X, sample_weight=None):
+def auto_grid(X, sample_weight=None, backend=None, **rule):
     """Grid shape chosen from the data, as in the SOM Toolbox.
 
     About ``5 * sqrt(n_samples)`` units (n_samples = total sample weight when
     weights are given, so weights act like repeated rows); the ratio of the
     two sides is the ratio of the standard deviations along the two leading
-    principal components (largest side first).
+    principal components (largest side first). Only the two leading
+    components are computed, so wide tables stay fast. ``rule`` is passed to
+    :func:`somkit._rules.grid_shape`.
     """
-    from somkit._init import _weighted_moments
+    from somkit._init import leading_components
 
+    if backend is None:
+        backend = resolve("auto", X)
     n = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
-    munits = max(4, int(round(5 * math.sqrt(n))))
-    if X.shape[1] < 2:
-        return (munits,)
-    _, cov = _weighted_moments(X, sample_weight)
-    ev = np.sort(np.maximum(np.linalg.eigvalsh(cov), 0))[::-1]
-    ratio = math.sqrt(ev[0] / ev[1]) if ev[1] > 0 else float(munits)
-    ratio = min(max(ratio, 1.0), float(munits))
-    rows = max(1, int(round(math.sqrt(munits * ratio))))
-    cols = max(1, int(round(munits / rows)))
-    return (rows, cols) if cols > 1 else (rows,)
+    k = min(2, X.shape[1])
+    _, evals, _ = leading_components(X, sample_weight, k, backend)
+    return grid_shape(n, list(evals[:k]), **rule)
 
 
 class SOM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -93,8 +89,8 @@ default="euclidean"
     radius : None, float, (start, end) or Schedule, default=None
         Kernel width sigma in grid units. A float is constant, a pair decays
         linearly; ``0`` means winner-only (competitive, k-means-like)
-        learning. None uses :func:`default_radius`: linear from a quarter of
-        the largest grid side to 1.5.
+        learning. None uses :func:`somkit._rules.default_radius`: linear from
+        a quarter of the largest grid side to 1.5.
     learning_rate : float, (start, end) or Schedule, default=(0.5, 0.01)
         Step size of the online and minibatch rules (linear decay for a
         pair); ignored by the batch rule.
@@ -113,10 +109,16 @@ default="pca"
     shuffle : bool, default=True
         Present samples in random order (online, minibatch).
     backend : {"auto", "numpy", "torch", "dask"}, default="auto"
-        Array kernels; "auto" picks by input type (torch tensor -> torch,
-        dask array -> dask, else numpy).
+        Where the work runs, for every method. "auto" picks by input type:
+        a dask array -> dask, a torch tensor on an accelerator (or a given
+        ``device``) -> torch, anything else -> numpy. A combination that
+        cannot run (online on torch or dask, dask input on numpy, an absent
+        device) raises ValueError; nothing runs elsewhere than asked.
+        Output follows input: numpy arrays for numpy and torch input, lazy
+        dask arrays for dask input.
     device : str or None, default=None
-        Torch device ("cpu", "cuda", ...), torch backend only.
+        Torch device ("cpu", "cuda", ...), torch backend only (default: the
+        input tensor's device, else "cuda" when available, else "cpu").
     dtype : {"float32", "float64"}, default="float32"
         Precision of the codebook and of the computation (sums accumulate in
         float64).
@@ -151,6 +153,8 @@ default="pca"
     outlier_threshold_ : float
         99th (weighted) percentile of the training samples' distance to their
         BMU; :meth:`decision_function` is negative beyond it.
+    fit_backend_ : str
+        Where the last training call ran, e.g. "numpy" or "torch on cuda:0".
 
     Examples
     --------
@@ -167,6 +171,7 @@ default="pca"
     def __init__(
         self,
         grid=(20, 20),
+        *,
         topology="rect",
         periodic=False,
         metric="euclidean",
@@ -206,15 +211,11 @@ default="pca"
 
     # ------------------------------------------------------------ validation
     def _check_params(self):
-        def choice(name, value, allowed):
-            if not isinstance(value, str) or value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
-
-        choice("topology", self.topology, ("rect", "hex"))
-        choice("metric", self.metric, METRICS)
-        choice("neighborhood", self.neighborhood, KERNELS)
-        choice("algorithm", self.algorithm, ALGORITHMS)
-        choice("backend", self.backend, BACKENDS)
+        check_choice("topology", self.topology, TOPOLOGIES)
+        check_choice("metric", self.metric, METRICS)
+        check_choice("neighborhood", self.neighborhood, NEIGHBORHOODS)
+        check_choice("algorithm", self.algorithm, ALGORITHMS)
+        check_choice("backend", self.backend, BACKENDS)
         if not isinstance(self.periodic, bool | np.bool_):
             raise ValueError(f"periodic must be True or False, got {self.periodic!r}.")
         if not isinstance(self.shuffle, bool | np.bool_):
@@ -242,7 +243,7 @@ default="pca"
         if dtype is None or dtype.name not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}.")
         if isinstance(self.init, str):
-            choice("init", self.init, INITS)
+            check_choice("init", self.init, INITS)
         if self.callbacks is not None and not all(callable(c) for c in self.callbacks):
             raise TypeError("callbacks must be a list of callables (som, epoch, logs).")
         if self.device is not None and not isinstance(self.device, str):
@@ -253,7 +254,11 @@ default="pca"
         as_schedule(self.learning_rate, "learning_rate", None)
         return dtype
 
-    def _make_grid(self, X, sample_weight=None):
+    def _backend_for(self, X, algorithm=None):
+        """The backend of this call (see :func:`somkit._backends.resolve`)."""
+        return resolve(self.backend, X, device=self.device, algorithm=algorithm)
+
+    def _make_grid(self, X, sample_weight, backend):
         shape = self.grid
         if isinstance(shape, str):
             if shape != "auto":
@@ -261,51 +266,39 @@ default="pca"
                     "grid must be an int, a tuple of 1 to 3 positive ints or "
                     f"'auto'; got {shape!r}."
                 )
-            shape = auto_grid(X, sample_weight)
+            shape = auto_grid(X, sample_weight, backend)
             if self.topology == "hex" and len(shape) == 1:
                 shape = (2, max(1, shape[0] // 2))
             if self.topology == "hex" and self.periodic and shape[0] % 2:
                 shape = (shape[0] + 1, shape[1])
         return Grid(shape, self.topology, bool(self.periodic))
 
-    def _resolve_backend(self, X):
-        name = self.backend
-        if name == "auto":
-            mod = type(X).__module__
-            # CPU tensors train faster on the numpy kernels; only tensors on
-            # an accelerator pick the torch backend.
-            if mod.startswith("torch") and X.device.type != "cpu":
-                name = "torch"
-            elif mod.startswith("dask"):
-                name = "dask"
-            else:
-                name = "numpy"
-        if name == "numpy":
-            return name, _kernels
-        if name == "torch":
-            from somkit._backends import torch as torch_backend
+    def _validate_X(self, X, reset, backend):
+        """Check X; return ``(checked, for_backend)``.
 
-            return name, torch_backend.make_backend(self.device)
-        from somkit._backends import dask as dask_backend
+        ``checked`` is a numpy array (dask: the lazy array itself) for the
+        initialisation and the statistics; ``for_backend`` is what the
+        backend computes on: a torch tensor stays a tensor on the torch
+        backend, dask stays lazy.
+        """
+        kind = input_kind(X)
+        if kind == "dask":
+            X = self._validate_dask(X, reset)
+            return X, X
+        if kind == "torch":
+            checked = self._validate_array(X.detach().cpu().numpy(), reset)
+            return checked, X if backend.name == "torch" else checked
+        X = self._validate_array(X, reset)
+        return X, X
 
-        return name, dask_backend.make_backend()
-
-    def _validate_X(self, X, reset, dtype=None):
-        """Check X; return (X as array-like, native input) for the backend."""
-        native = X
-        mod = type(X).__module__
-        if mod.startswith("torch"):
-            X = X.detach().cpu().numpy()
-        elif mod.startswith("dask"):
-            return self._validate_dask(X, reset), native
-        X = validate_data(
+    def _validate_array(self, X, reset):
+        return validate_data(
             self,
             X,
             reset=reset,
-            dtype=[np.float64, np.float32] if dtype is None else dtype,
+            dtype=[np.float64, np.float32],
             ensure_min_samples=1,
         )
-        return X, native
 
     def _validate_dask(self, X, reset):
         if X.ndim != 2:
@@ -314,6 +307,8 @@ default="pca"
             )
         if reset:
             self.n_features_in_ = int(X.shape[1])
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
         elif X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but SOM is expecting "
@@ -321,12 +316,25 @@ default="pca"
             )
         return X
 
+    def _check_weight(self, sample_weight, X):
+        if sample_weight is None:
+            return None
+        sw = _check_sample_weight(
+            sample_weight,
+            np.empty((X.shape[0], 0)),
+            dtype=np.float64,
+            ensure_non_negative=True,
+        )
+        if not sw.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum.")
+        return sw
+
     # -------------------------------------------------------------- training
-    def _plan(self, dtype, backend, rng):
+    def _plan(self, backend, rng):
         return TrainPlan(
             grid=self.grid_,
             metric=self.metric,
-            kernel=self.neighborhood,
+            neighborhood=self.neighborhood,
             radius=self._radius_schedule_,
             learning_rate=as_schedule(self.learning_rate, "learning_rate", None),
             algorithm=self.algorithm,
@@ -339,10 +347,12 @@ default="pca"
             callbacks=list(self.callbacks or []),
         )
 
-    def _initialize(self, X, sample_weight, dtype, rng):
-        self.grid_ = self._make_grid(X, sample_weight)
+    def _initialize(self, X, sample_weight, dtype, rng, backend):
+        from somkit._init import init_codebook
+
+        self.grid_ = self._make_grid(X, sample_weight, backend)
         self._radius_schedule_ = as_schedule(
-            self.radius, "radius", default_radius(self.grid_)
+            self.radius, "radius", default_radius(self.grid_.shape)
         )
         init = self.init
         if not isinstance(init, str):
@@ -355,12 +365,10 @@ default="pca"
                 )
             if not np.all(np.isfinite(init)):
                 raise ValueError("init array must not contain NaN or inf.")
-        W, low_rank = init_codebook(
-            X, self.grid_, init, rng, sample_weight, factored=True
+        W, factored = init_codebook(
+            X, self.grid_, init, rng, sample_weight, backend, self.metric
         )
-        if low_rank is not None and self.metric == "cosine":
-            low_rank = low_rank.unit_rows()
-        return finish_init(W, self.metric).astype(dtype), low_rank
+        return W.astype(dtype), factored
 
     def fit(self, X, y=None, sample_weight=None):
         """Train the map on X.
@@ -380,27 +388,27 @@ default="pca"
         self : SOM
         """
         dtype = self._check_params()
-        X, native = self._validate_X(X, reset=True)
+        backend = self._backend_for(X, self.algorithm)
+        X, Xb = self._validate_X(X, reset=True, backend=backend)
         sample_weight = self._check_weight(sample_weight, X)
         rng = _rng(self.random_state)
-        W, low_rank = self._initialize(X, sample_weight, dtype, rng)
-        _, backend = self._resolve_backend(native)
+        W, factored = self._initialize(X, sample_weight, dtype, rng, backend)
         self.history_ = empty_history()
-        plan = self._plan(dtype, backend, rng)
         W, done = run_epochs(
             W,
-            X,
+            Xb,
             sample_weight,
-            plan,
+            self._plan(backend, rng),
             0,
             int(self.n_epochs),
             self.history_,
             som=self,
-            low_rank=low_rank if backend is _kernels else None,
+            factored=factored,
         )
         self.n_iter_ = int(done)
+        self.fit_backend_ = backend.describe()
         self._set_codebook(W)
-        self._finish(X, sample_weight, backend)
+        self._finish(Xb, sample_weight, backend)
         return self
 
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -417,43 +425,33 @@ default="pca"
         """
         first = not hasattr(self, "codebook_")
         dtype = self._check_params()
-        X, native = self._validate_X(X, reset=first)
+        backend = self._backend_for(X, self.algorithm)
+        X, Xb = self._validate_X(X, reset=first, backend=backend)
         sample_weight = self._check_weight(sample_weight, X)
         rng = _rng(self.random_state, getattr(self, "n_iter_", 0))
-        low_rank = None
+        factored = None
         if first:
-            W, low_rank = self._initialize(X, sample_weight, dtype, rng)
+            W, factored = self._initialize(X, sample_weight, dtype, rng, backend)
             self.history_ = empty_history()
             self.n_iter_ = 0
         else:
             W = self.codebook_.astype(dtype)
-        _, backend = self._resolve_backend(native)
-        plan = self._plan(dtype, backend, rng)
         W, done = run_epochs(
             W,
-            X,
+            Xb,
             sample_weight,
-            plan,
+            self._plan(backend, rng),
             self.n_iter_,
             1,
             self.history_,
             som=self,
-            low_rank=low_rank if backend is _kernels else None,
+            factored=factored,
         )
         self.n_iter_ += int(done)
+        self.fit_backend_ = backend.describe()
         self._set_codebook(W)
-        self._finish(X, sample_weight, backend)
+        self._finish(Xb, sample_weight, backend)
         return self
-
-    def _check_weight(self, sample_weight, X):
-        if sample_weight is None:
-            return None
-        sw = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        if not sw.sum() > 0:
-            raise ValueError("sample_weight must have a positive sum.")
-        return sw
 
     def _set_codebook(self, W):
         self.codebook_ = np.ascontiguousarray(W)
@@ -464,7 +462,10 @@ default="pca"
         idx, dist = backend.bmu(
             X, self.codebook_, self.metric, batch_size=self.batch_size
         )
-        self.labels_ = idx
+        if backend.lazy:
+            idx, dist = backend.dask.compute(idx, dist)
+        self.labels_ = np.asarray(idx)
+        dist = np.asarray(dist)
         w = None if sample_weight is None else sample_weight
         keep = slice(None) if w is None else w > 0
         self.outlier_threshold_ = float(
@@ -477,20 +478,14 @@ default="pca"
         )
 
     # ------------------------------------------------------------ inference
-    def _check_predict_X(self, X):
+    def _prepare(self, X):
+        """Checked X and the backend of this call (fitted maps only)."""
         check_is_fitted(self, "codebook_")
-        X, native = self._validate_X(X, reset=False)
-        return X, native
+        backend = self._backend_for(X)
+        return self._validate_X(X, reset=False, backend=backend)[1], backend
 
     def _bmu(self, X, second=False):
-        X, native = self._check_predict_X(X)
-        backend = _kernels
-        if self.backend == "torch" or type(native).__module__.startswith("torch"):
-            try:
-                backend = self._resolve_backend(native)[1]
-            except ImportError:
-                # A map trained on a GPU still predicts where torch is absent.
-                backend = _kernels
+        X, backend = self._prepare(X)
         return backend.bmu(
             X, self.codebook_, self.metric, second=second, batch_size=self.batch_size
         )
@@ -501,6 +496,7 @@ default="pca"
         Returns
         -------
         labels : ndarray of shape (n_samples,), int64
+            A lazy dask array for dask input.
         """
         return self._bmu(X)[0]
 
@@ -510,7 +506,10 @@ default="pca"
 
     def bmu_coords(self, X):
         """Grid coordinates (row, col[, depth]) of each sample's BMU."""
-        return self.grid_.index_to_coords(self.predict(X))
+        idx = self.predict(X)
+        if input_kind(idx) == "dask":
+            idx = idx.compute()
+        return self.grid_.index_to_coords(idx)
 
     def transform(self, X):
         """Distance of each sample to every unit, in the map's metric.
@@ -521,18 +520,12 @@ default="pca"
         Returns
         -------
         D : ndarray of shape (n_samples, n_units)
+            A lazy dask array for dask input.
         """
-        X, _ = self._check_predict_X(X)
-        out_dtype = np.float32 if X.dtype == np.float32 else np.float64
-        W = self.codebook_
-        n = X.shape[0]
-        D = np.empty((n, W.shape[0]), dtype=out_dtype)
-        rows = _kernels.chunk_rows(W.shape[0], self.batch_size)
-        for a in range(0, n, rows):
-            D[a : a + rows] = _kernels.pairwise_distances(
-                np.asarray(X[a : a + rows]), W, self.metric
-            )
-        return D
+        X, backend = self._prepare(X)
+        return backend.distances(
+            X, self.codebook_, self.metric, batch_size=self.batch_size
+        )
 
     def score_samples(self, X):
         """Minus the distance to the BMU (higher = more typical)."""
@@ -567,12 +560,89 @@ default="pca"
             self, X, adjacency=adjacency, sample_weight=sample_weight
         )
 
+    # ----------------------------------------------------------- state, files
     def save(self, path):
-        """Write the fitted map to ``path`` (.npz + JSON metadata, no pickle)."""
-        from somkit._io import save
+        """Write the fitted map to ``path`` (.npz + JSON metadata, no pickle).
 
-        save(self, path)
+        See :func:`somkit.save`; ``somkit.load(path)`` reads it back.
+        """
+        from somkit._io import write_model
+
+        write_model(path, [self._to_step("som")])
         return path
+
+    def _to_step(self, name):
+        """This fitted map as one step of a model file (see ``somkit._io``)."""
+        from somkit._io import encode
+
+        meta, arrays = self._get_state()
+        params = {
+            k: encode(v, arrays, f"param__{k}")
+            for k, v in self.get_params(deep=False).items()
+        }
+        return {
+            "name": name,
+            "class": "SOM",
+            "params": params,
+            "state": meta,
+            "arrays": arrays,
+        }
+
+    @classmethod
+    def _from_step(cls, step):
+        """A fitted map from a model-file step (inverse of :meth:`_to_step`)."""
+        from somkit._io import decode
+
+        arrays = step["arrays"]
+        params = {k: decode(v, arrays) for k, v in step["params"].items()}
+        return cls(**params)._set_state(step["state"], arrays)
+
+    def _get_state(self):
+        """The fitted state as ``(meta, arrays)``: JSON-able values and arrays.
+
+        The inverse of :meth:`_set_state`; parameters are not included
+        (``get_params`` gives them).
+        """
+        check_is_fitted(self, "codebook_")
+        meta = {
+            "grid": self.grid_.to_dict(),
+            "n_features_in": int(self.n_features_in_),
+            "n_iter": int(self.n_iter_),
+            "radius_schedule": self._radius_schedule_.to_dict(),
+            "outlier_threshold": float(self.outlier_threshold_),
+            "history": {k: list(v) for k, v in self.history_.items()},
+            "fit_backend": str(getattr(self, "fit_backend_", "numpy")),
+        }
+        arrays = {
+            "codebook": np.asarray(self.codebook_),
+            "labels": np.asarray(self.labels_),
+        }
+        if hasattr(self, "feature_names_in_"):
+            arrays["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
+        return meta, arrays
+
+    def _set_state(self, meta, arrays):
+        """Restore the fitted state written by :meth:`_get_state` (validated)."""
+        grid = Grid.from_dict(meta["grid"])
+        n_features = int(meta["n_features_in"])
+        W = np.asarray(arrays["codebook"])
+        if W.shape != (grid.n_units, n_features):
+            raise ValueError(
+                f"codebook shape {W.shape} does not match the grid "
+                f"({grid.n_units} units) and {n_features} features"
+            )
+        self.grid_ = grid
+        self._set_codebook(W)
+        self.labels_ = np.asarray(arrays["labels"])
+        self.n_features_in_ = n_features
+        if "feature_names_in" in arrays:
+            self.feature_names_in_ = arrays["feature_names_in"].astype(object)
+        self.n_iter_ = int(meta["n_iter"])
+        self._radius_schedule_ = schedule_from_dict(meta["radius_schedule"])
+        self.outlier_threshold_ = float(meta["outlier_threshold"])
+        self.history_ = {k: list(v) for k, v in meta["history"].items()}
+        self.fit_backend_ = str(meta.get("fit_backend", "numpy"))
+        return self
 
     @property
     def n_units(self):

@@ -1,8 +1,15 @@
-"""Training driver: the epoch loop, schedules, statistics, callbacks, progress.
+"""Training driver: the epoch loop, the update rules, schedules, callbacks.
 
-The driver knows nothing about validation; it receives checked arrays and
-resolved options from the estimator and calls the array kernels of a backend
-(``somkit._kernels`` or a module with the same functions).
+The driver knows nothing about validation and imports no backend: it gets
+checked arrays, resolved options and a backend object (see
+``somkit._backends._base.Backend``) from the estimator, and writes each rule
+once over the backend's primitives:
+
+* batch (Kohonen's batch map): one pass for per-unit sums, then
+  ``w_j = sum_k h(d(j, k)) S_k / sum_k h(d(j, k)) N_k``;
+* minibatch: the same sums per minibatch, then a step of size ``rate``
+  towards that minibatch's batch-map target;
+* online: the sequential rule, one sample at a time (numpy backend only).
 """
 
 from __future__ import annotations
@@ -12,9 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from somkit import _kernels
-from somkit._online import KERNEL_ID, METRIC_ID, online_steps
-
 HISTORY_KEYS = (
     "epoch",
     "radius",
@@ -23,6 +27,10 @@ HISTORY_KEYS = (
     "topographic_error",
     "seconds",
 )
+#: Rows per call of the online kernel (bounds the presentation-order copy).
+ONLINE_BLOCK = 65536
+#: Default minibatch size.
+MINIBATCH = 256
 
 
 def empty_history():
@@ -35,7 +43,7 @@ class TrainPlan:
 
     grid: object
     metric: str
-    kernel: str
+    neighborhood: str
     radius: object  # Schedule
     learning_rate: object  # Schedule
     algorithm: str
@@ -43,11 +51,50 @@ class TrainPlan:
     batch_size: int | None
     shuffle: bool
     rng: np.random.Generator
-    backend: object = _kernels
+    backend: object
     verbose: int = 0
     callbacks: list = field(default_factory=list)
 
 
+# ----------------------------------------------------------------- the rules
+def batch_update(be, W, sums, wsum, grid, neighborhood, sigma, metric):
+    """Kohonen's batch rule from per-unit sums; units with no weight stay.
+
+    ``w_j = sum_k h(d(j,k)) S_k / sum_k h(d(j,k)) N_k`` where ``S_k``/``N_k``
+    are the weighted sums and weights of the samples won by unit k (``N_k``
+    may be per feature, shape (n_units, n_features)). Neighbourhoods with
+    negative lobes (mexican_hat) can give negative totals; the rule is
+    applied as written wherever the total is not (nearly) zero.
+    """
+    d = W.shape[1]
+    sm = be.smooth(grid, neighborhood, sigma, be.concat(sums, wsum))
+    num, den = sm[:, :d], sm[:, d:]
+    ok = abs(den) > 1e-12 * max(be.max(wsum), 1e-300)
+    new = be.where(ok, num / be.where(ok, den, 1.0), be.float64(W))
+    if metric == "cosine":
+        new = be.normalize_rows(new)
+    return be.cast(new, W)
+
+
+def minibatch_update(be, W, sums, wsum, grid, neighborhood, sigma, rate, metric):
+    """One minibatch step towards the batch-map target of the minibatch.
+
+    ``w_j += rate * (num_j - den_j w_j) / max(den_j, 1)`` with ``num_j``,
+    ``den_j`` the neighbourhood-weighted sums of the minibatch: units that
+    collect less than one sample's weight move like in the online rule,
+    busier units move at most ``rate`` of the way to their batch target.
+    """
+    d = W.shape[1]
+    sm = be.smooth(grid, neighborhood, sigma, be.concat(sums, wsum))
+    num, den = sm[:, :d], sm[:, d:]
+    Wd = be.float64(W)
+    Wd = Wd + rate * (num - den * Wd) / be.clip_min(den, 1.0)
+    if metric == "cosine":
+        Wd = be.normalize_rows(Wd)
+    return be.cast(Wd, W)
+
+
+# ---------------------------------------------------------------- the loop
 def run_epochs(
     W,
     X,
@@ -57,76 +104,72 @@ def run_epochs(
     n_epochs,
     history,
     som=None,
-    low_rank=None,
+    factored=None,
 ):
     """Train ``W`` for ``n_epochs`` epochs starting at schedule time ``start_epoch``.
 
-    Returns the new codebook and the number of epochs run (callbacks may stop
-    training early). Appends one row per epoch to ``history``. ``low_rank``
-    (a factored form of the entering ``W``, see ``_kernels.LowRank``) speeds
-    up the first batch pass.
+    Returns the new codebook (numpy) and the number of epochs run (callbacks
+    may stop training early). Appends one row per epoch to ``history``.
+    ``factored`` (a factored form of the entering ``W``, see
+    ``somkit._kernels.Factored``) speeds up the first batch pass.
     """
+    be = plan.backend
     bar = None
     if plan.verbose:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_epochs, desc="somkit", unit="epoch", leave=True)
     done = 0
-    # One BLAS thread: the big passes thread their chunks themselves, and a
-    # multi-threaded BLAS only loses time on the small per-epoch products.
-    blas = _kernels._blas_single_thread()
-    blas.__enter__()
-    buffers = _kernels.reuse_buffers()
-    buffers.__enter__()
+    Wb = be.asarray(np.array(W, order="C"))
     try:
-        for i in range(n_epochs):
-            t = start_epoch + i
-            sigma = plan.radius(t, plan.total_epochs)
-            lr = plan.learning_rate(t, plan.total_epochs)
-            tic = time.perf_counter()
-            if plan.algorithm == "batch":
-                W, stats = _batch_epoch(
-                    W, X, sample_weight, plan, sigma, low_rank if i == 0 else None
-                )
-            elif plan.algorithm == "online":
-                W, stats = _online_epoch(W, X, sample_weight, plan, t)
-            else:
-                W, stats = _minibatch_epoch(W, X, sample_weight, plan, t)
-            seconds = time.perf_counter() - tic
-            weight = max(stats["weight"], 1e-300)
-            logs = {
-                "epoch": t + 1,
-                "radius": float(sigma),
-                "learning_rate": float(lr) if plan.algorithm != "batch" else None,
-                "quantization_error": stats["qe_sum"] / weight,
-                "topographic_error": stats["te_sum"] / weight,
-                "seconds": seconds,
-            }
-            for k in HISTORY_KEYS:
-                history[k].append(logs[k])
-            done += 1
-            if bar is not None:
-                bar.set_postfix(
-                    qe=f"{logs['quantization_error']:.4g}", radius=f"{sigma:.3g}"
-                )
-                bar.update(1)
-            stop = False
-            for cb in plan.callbacks:
-                if cb(som, t + 1, dict(logs)) is False:
-                    stop = True
-            if stop:
-                break
+        with be.training():
+            for i in range(n_epochs):
+                t = start_epoch + i
+                sigma = plan.radius(t, plan.total_epochs)
+                rate = plan.learning_rate(t, plan.total_epochs)
+                tic = time.perf_counter()
+                if plan.algorithm == "batch":
+                    Wb, stats = _batch_epoch(
+                        be, Wb, X, sample_weight, plan, sigma, factored, i == 0
+                    )
+                elif plan.algorithm == "online":
+                    Wb, stats = _online_epoch(be, Wb, X, sample_weight, plan, t)
+                else:
+                    Wb, stats = _minibatch_epoch(be, Wb, X, sample_weight, plan, t)
+                logs = _logs(plan, t, sigma, rate, stats, time.perf_counter() - tic)
+                for k in HISTORY_KEYS:
+                    history[k].append(logs[k])
+                done += 1
+                if bar is not None:
+                    bar.set_postfix(
+                        qe=f"{logs['quantization_error']:.4g}", radius=f"{sigma:.3g}"
+                    )
+                    bar.update(1)
+                stop = False
+                for cb in plan.callbacks:
+                    if cb(som, t + 1, dict(logs)) is False:
+                        stop = True
+                if stop:
+                    break
     finally:
-        buffers.__exit__(None, None, None)
-        blas.__exit__(None, None, None)
         if bar is not None:
             bar.close()
-    return W, done
+    return be.to_numpy(Wb), done
 
 
-def _batch_epoch(W, X, sample_weight, plan, sigma, low_rank=None):
-    be = plan.backend
-    kw = {} if low_rank is None else {"low_rank": low_rank}
+def _logs(plan, t, sigma, rate, stats, seconds):
+    weight = max(float(stats["weight"]), 1e-300)
+    return {
+        "epoch": t + 1,
+        "radius": float(sigma),
+        "learning_rate": float(rate) if plan.algorithm != "batch" else None,
+        "quantization_error": float(stats["qe_sum"]) / weight,
+        "topographic_error": float(stats["te_sum"]) / weight,
+        "seconds": seconds,
+    }
+
+
+def _batch_epoch(be, W, X, sample_weight, plan, sigma, factored, first):
     sums, wsum, stats = be.batch_sums(
         X,
         W,
@@ -134,9 +177,11 @@ def _batch_epoch(W, X, sample_weight, plan, sigma, low_rank=None):
         sample_weight,
         batch_size=plan.batch_size,
         grid=plan.grid,
-        **kw,
+        factored=factored if first else None,
     )
-    W = be.batch_update(W, sums, wsum, plan.grid, plan.kernel, sigma, plan.metric)
+    W = batch_update(
+        be, W, sums, wsum, plan.grid, plan.neighborhood, sigma, plan.metric
+    )
     return W, stats
 
 
@@ -144,16 +189,8 @@ def _order(n, plan):
     return plan.rng.permutation(n) if plan.shuffle else np.arange(n)
 
 
-def _take(X, rows):
-    """Rows of X in the given order (sorted reads, so memmaps stay fast)."""
-    srt = np.argsort(rows, kind="stable")
-    out = np.empty((len(rows), X.shape[1]), dtype=X.dtype)
-    out[srt] = X[rows[srt]]
-    return out
-
-
-def _online_epoch(W, X, sample_weight, plan, t):
-    """One epoch of the sequential rule.
+def _online_epoch(be, W, X, sample_weight, plan, t):
+    """One epoch of the sequential rule (in place on the numpy codebook ``W``).
 
     Its QE and TE are running statistics, as for the minibatch rule: each
     sample's distance to its BMU (and whether its two best units touch) on
@@ -161,60 +198,54 @@ def _online_epoch(W, X, sample_weight, plan, t):
     """
     n = X.shape[0]
     order = _order(n, plan)
-    grid = plan.grid
-    # The rule runs in the codebook's precision (float32 by default).
-    Wd = np.array(W, dtype=W.dtype, order="C")
     sw_all = (
         None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     )
     qe = te = tot = 0.0
-    step = 65536
-    for a in range(0, n, step):
-        rows = order[a : a + step]
-        C = _kernels.as_chunk(_take(X, rows), 0, len(rows), W.dtype, plan.metric)
+    for a in range(0, n, ONLINE_BLOCK):
+        rows = order[a : a + ONLINE_BLOCK]
+        C = be.take(X, rows, W.dtype, plan.metric)
         ts = t + (a + np.arange(len(rows))) / n
         sw = np.ones(len(rows)) if sw_all is None else sw_all[rows]
-        q, e, w = online_steps(
+        q, e, w = be.online_steps(
             C,
             sw,
-            Wd,
-            grid.positions,
-            grid.period,
-            grid.periodic,
-            METRIC_ID[plan.metric],
-            KERNEL_ID[plan.kernel],
+            W,
+            plan.grid,
+            plan.metric,
+            plan.neighborhood,
             np.asarray(plan.learning_rate(ts, plan.total_epochs), dtype=np.float64),
             np.asarray(plan.radius(ts, plan.total_epochs), dtype=np.float64),
-            lattice=grid.topology == "rect",
-            te_limit=1.0,
         )
         qe += q
         te += e
         tot += w
-    return Wd, {"qe_sum": qe, "te_sum": te, "weight": tot}
+    return W, {"qe_sum": qe, "te_sum": te, "weight": tot}
 
 
-def _minibatch_epoch(W, X, sample_weight, plan, t):
+def _minibatch_epoch(be, W, X, sample_weight, plan, t):
     n = X.shape[0]
     order = _order(n, plan)
-    bs = plan.batch_size or 256
-    grid = plan.grid
-    qe = te = tot = 0.0
+    bs = plan.batch_size or MINIBATCH
+    sw_all = (
+        None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    )
+    dtype = be.numpy_dtype(W)
+    qe = te = 0.0
+    tot = 0.0
     for a in range(0, n, bs):
         rows = order[a : a + bs]
-        C = _kernels.as_chunk(_take(X, rows), 0, len(rows), W.dtype, plan.metric)
-        sw = (
-            np.ones(len(rows))
-            if sample_weight is None
-            else np.asarray(sample_weight, dtype=np.float64)[rows]
-        )
+        C = be.take(X, rows, dtype, plan.metric)
+        sw = np.ones(len(rows)) if sw_all is None else sw_all[rows]
         tt = t + a / n
         sigma = plan.radius(tt, plan.total_epochs)
-        lr = plan.learning_rate(tt, plan.total_epochs)
-        W, q, e = plan.backend.minibatch_step(
-            W, C, sw, grid, plan.kernel, sigma, lr, plan.metric
+        rate = plan.learning_rate(tt, plan.total_epochs)
+        sums, wsum, q, e = be.minibatch_sums(C, W, plan.metric, sw, plan.grid)
+        W = minibatch_update(
+            be, W, sums, wsum, plan.grid, plan.neighborhood, sigma, rate, plan.metric
         )
-        qe += q
-        te += e
+        # device scalars stay on the device until the end of the epoch
+        qe = qe + q
+        te = te + e
         tot += float(sw.sum())
     return W, {"qe_sum": qe, "te_sum": te, "weight": tot}

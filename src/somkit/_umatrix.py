@@ -22,8 +22,9 @@ import math
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from somkit._registry import METRICS as _METRICS
+
 _REDUCE = ("mean", "median", "max")
-_METRICS = ("euclidean", "cosine", "dot", "manhattan", "chebyshev")
 # Rows per block of row-wise distances (bounds the temporary difference array).
 _BLOCK_ELEMENTS = 1 << 22
 
@@ -33,7 +34,7 @@ def umatrix(som, expanded=False, reduce="mean"):
 
     Parameters
     ----------
-    som : fitted SOM
+    som : fitted SOM, or a Pipeline ending in one
         Any object with ``codebook_``, ``grid_`` (a ``somkit._grid.Grid``) and
         ``metric``.
     expanded : bool, default=False
@@ -171,7 +172,10 @@ def expanded_positions(grid):
 
 
 # ----------------------------------------------------------------- helpers
-def _check_som(som):
+def _check_som(model):
+    from somkit._model import unwrap
+
+    som, _ = unwrap(model)
     if not hasattr(som, "codebook_") or not hasattr(som, "grid_"):
         raise NotFittedError(
             "this SOM is not fitted yet: call fit before computing a U-matrix."

@@ -1,7 +1,11 @@
 """Quality measures of a fitted self-organizing map (all chunked).
 
-Every function takes the fitted map and data: ``f(som, X, ...)``. Memory stays
-bounded by chunk-sized blocks; no (n_samples, n_units) matrix is formed.
+Every function takes the fitted map and data: ``f(model, X, ...)``, where
+``model`` is a SOM or a Pipeline ending in one (X then goes through the
+earlier steps first). The map's backend computes, as for ``predict``: numpy
+and torch input give floats from chunked passes, dask input is reduced
+block by block. Memory stays bounded by chunk-sized blocks; no
+(n_samples, n_units) matrix is formed.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight
 
-from somkit import _kernels
+from somkit._registry import ADJACENCIES, check_choice
 
 __all__ = [
     "distortion",
@@ -19,22 +23,22 @@ __all__ = [
 ]
 
 
-def _prepare(som, X, sample_weight=None):
-    X, _ = som._check_predict_X(X)
+def _prepare(model, X, sample_weight=None):
+    """(som, checked X, backend, sample weights) for one metric call."""
+    from somkit._model import to_map_space, unwrap
+
+    som, _ = unwrap(model)
+    X, backend = som._prepare(to_map_space(model, X))
     sw = None
     if sample_weight is not None:
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
-    return X, sw
+        sw = _check_sample_weight(
+            sample_weight, np.empty((X.shape[0], 0)), dtype=np.float64
+        )
+    return som, X, backend, sw
 
 
-def _chunked_stats(som, X, sw, adjacency=None):
-    """QE/TE sums from the numpy kernels, chunk by chunk (no per-sample arrays).
-
-    None when the map computes on the torch backend (its own kernels then).
-    """
-    if som.backend == "torch":
-        return None
-    return _kernels.bmu_stats(
+def _stats(som, X, backend, sw, adjacency=None):
+    return backend.stats(
         X,
         som.codebook_,
         som.metric,
@@ -45,13 +49,7 @@ def _chunked_stats(som, X, sw, adjacency=None):
     )
 
 
-def _mean(values, sw):
-    if sw is None:
-        return float(np.mean(values))
-    return float(np.average(values, weights=sw))
-
-
-def quantization_error(som, X, sample_weight=None):
+def quantization_error(model, X, sample_weight=None):
     """Mean distance (in the map's metric) of the samples to their BMU.
 
     Examples
@@ -63,15 +61,12 @@ def quantization_error(som, X, sample_weight=None):
     >>> quantization_error(som, X) < 0.5
     True
     """
-    X, sw = _prepare(som, X, sample_weight)
-    stats = _chunked_stats(som, X, sw)
-    if stats is not None:
-        return float(stats["qe_sum"] / stats["weight"])
-    _, dist = som._bmu(X)
-    return _mean(dist, sw)
+    som, X, backend, sw = _prepare(model, X, sample_weight)
+    stats = _stats(som, X, backend, sw)
+    return float(stats["qe_sum"] / stats["weight"])
 
 
-def topographic_error(som, X, adjacency="edges", sample_weight=None):
+def topographic_error(model, X, adjacency="edges", sample_weight=None):
     """Share of samples whose best and second-best units are not adjacent.
 
     Parameters
@@ -80,56 +75,87 @@ def topographic_error(som, X, adjacency="edges", sample_weight=None):
         "edges": grid distance 1 (4 neighbours on rect, 6 on hex);
         "diagonal" also accepts the rect diagonals (8 neighbours).
     """
-    if adjacency not in ("edges", "diagonal"):
-        raise ValueError(
-            f"adjacency must be one of ('edges', 'diagonal'), got {adjacency!r}."
-        )
-    X, sw = _prepare(som, X, sample_weight)
+    check_choice("adjacency", adjacency, ADJACENCIES)
+    som, X, backend, sw = _prepare(model, X, sample_weight)
     if som.grid_.n_units < 2:
         return 0.0
-    stats = _chunked_stats(som, X, sw, adjacency)
-    if stats is not None:
-        return float(stats["te_sum"] / stats["weight"])
-    idx, _, idx2 = som._bmu(X, second=True)
-    bad = ~som.grid_.are_adjacent(idx, idx2, kind=adjacency)
-    return _mean(bad.astype(np.float64), sw)
+    stats = _stats(som, X, backend, sw, adjacency)
+    return float(stats["te_sum"] / stats["weight"])
 
 
-def distortion(som, X, sample_weight=None, radius=None):
-    """The SOM energy: mean over samples of ``sum_j h(d(j, c)) ||x - w_j||^2``.
-
-    ``h`` is the map's kernel at ``radius`` (default: the final radius of the
-    training schedule), normalised per BMU to sum to one, so the value is in
-    squared data units and equals the mean squared quantization error at
-    radius 0. Computed per chunk without an (n_samples, n_units) matrix.
-    """
+def _distortion_part(C, idx, sw, W, grid, neighborhood_name, radius, metric):
+    """(weighted energy sum, weight) of one chunk with its BMUs ``idx``."""
+    from somkit._kernels import normalize_rows, pairwise_distances
     from somkit._neighborhood import neighborhood
 
-    X, sw = _prepare(som, X, sample_weight)
+    C = np.asarray(C, dtype=np.float64)
+    idx = np.asarray(idx)
+    if metric == "cosine":
+        C = normalize_rows(C)
+    H = neighborhood(neighborhood_name, grid.distances(idx), radius)
+    H /= H.sum(axis=1, keepdims=True)
+    per = np.einsum("ij,ij->i", H, pairwise_distances(C, W, "euclidean") ** 2)
+    w = np.ones(len(C)) if sw is None else np.asarray(sw, dtype=np.float64)
+    return float(w @ per), float(w.sum())
+
+
+def distortion(model, X, sample_weight=None, radius=None):
+    """The SOM energy: mean over samples of ``sum_j h(d(j, c)) ||x - w_j||^2``.
+
+    ``h`` is the map's neighbourhood at ``radius`` (default: the final radius
+    of the training schedule), normalised per BMU to sum to one, so the value
+    is in squared data units and equals the mean squared quantization error
+    at radius 0. Computed per chunk (per block for dask input) without an
+    (n_samples, n_units) matrix.
+    """
+    from somkit._backends import input_kind
+    from somkit._kernels import chunk_rows
+
+    som, X, backend, sw = _prepare(model, X, sample_weight)
     if radius is None:
         hist = som.history_["radius"]
         radius = hist[-1] if hist else 0.0
     grid = som.grid_
     W = som.codebook_.astype(np.float64)
-    idx, _ = som._bmu(X)
-    total = 0.0
-    weight = 0.0
-    rows = _kernels.chunk_rows(grid.n_units)
-    for a in range(0, X.shape[0], rows):
-        C = np.asarray(X[a : a + rows], dtype=np.float64)
-        if som.metric == "cosine":
-            C = _kernels.normalize_rows(C)
-        H = neighborhood(som.neighborhood, grid.distances(idx[a : a + rows]), radius)
-        H /= H.sum(axis=1, keepdims=True)
-        d2 = _kernels.pairwise_distances(C, W, "euclidean") ** 2
-        per = np.einsum("ij,ij->i", H, d2)
-        w = np.ones(len(C)) if sw is None else sw[a : a + rows]
-        total += float(w @ per)
-        weight += float(w.sum())
-    return total / weight
+    idx = backend.bmu(X, som.codebook_, som.metric, batch_size=som.batch_size)[0]
+    args = (W, grid, som.neighborhood, radius, som.metric)
+    if input_kind(X) == "dask":
+        import dask
+
+        blocks = X.rechunk({1: -1}).to_delayed().ravel()
+        ids = idx.rechunk((X.chunks[0],)).to_delayed().ravel()
+        if sw is None:
+            ws = [None] * len(blocks)
+        else:
+            bounds = np.cumsum((0, *X.chunks[0]))
+            ws = [sw[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        parts = [
+            dask.delayed(_distortion_part)(b, i, w, *args)
+            for b, i, w in zip(blocks, ids, ws, strict=True)
+        ]
+        parts = dask.compute(*parts)
+    else:
+        rows = chunk_rows(grid.n_units)
+        parts = [
+            _distortion_part(
+                _numpy_rows(X, a, a + rows),
+                idx[a : a + rows],
+                None if sw is None else sw[a : a + rows],
+                *args,
+            )
+            for a in range(0, X.shape[0], rows)
+        ]
+    return sum(p[0] for p in parts) / sum(p[1] for p in parts)
 
 
-def trustworthiness(som, X, n_neighbors=5):
+def _numpy_rows(X, a, b):
+    part = X[a:b]
+    if hasattr(part, "detach"):  # a torch tensor
+        part = part.detach().cpu().numpy()
+    return np.asarray(part)
+
+
+def trustworthiness(model, X, n_neighbors=5):
     """Trustworthiness of the map projection (BMU grid positions vs data).
 
     Venna and Kaski's measure with the samples embedded at their BMUs' grid
@@ -140,18 +166,26 @@ def trustworthiness(som, X, n_neighbors=5):
     the order of exactly tied data distances). Values near 1 mean that
     samples mapped close together on the grid are also close in the data.
     Needs ``n_neighbors < n_samples / 2``; quadratic in n_samples, so
-    subsample large data first.
+    subsample large data first (dask input is refused for that reason).
     """
     from sklearn.metrics import pairwise_distances
 
-    X, _ = _prepare(som, X)
+    from somkit._backends import input_kind
+
+    if input_kind(X) == "dask":
+        raise TypeError(
+            "trustworthiness is quadratic in the number of samples: pass an "
+            "in-memory subsample (numpy array), not a dask array."
+        )
+    som, X, backend, _ = _prepare(model, X)
+    X = _numpy_rows(X, 0, X.shape[0])
     n = X.shape[0]
     k = n_neighbors
     if not 1 <= k < n / 2:
         raise ValueError(
             f"n_neighbors must be in [1, n_samples / 2), got {k} for {n} samples."
         )
-    idx, _ = som._bmu(X)
+    idx = backend.bmu(X, som.codebook_, som.metric, batch_size=som.batch_size)[0]
     grid = som.grid_
     pos = grid.positions[idx]
     pos = pos + np.random.default_rng(0).uniform(-0.01, 0.01, size=pos.shape)

@@ -15,7 +15,6 @@ figures (``somkit demo``).
 from __future__ import annotations
 
 import base64
-import copy
 import datetime
 import html
 import io
@@ -104,28 +103,14 @@ def close(fig):
     plt.close(fig)
 
 
-def _display_som(som):
-    """A shallow copy whose codebook is back in the data's units."""
-    from somkit._data import inverse_scaler
-
-    scaler = getattr(som, "scaler_", None)
-    if scaler is None:
-        return som
-    disp = copy.copy(som)
-    W = inverse_scaler(np.asarray(som.codebook_, dtype=np.float64), scaler)
-    disp.codebook_ = W
-    disp.cluster_centers_ = W
-    return disp
-
-
-def figure(som, kind, data=None, *, image_shape=None, features=None):
-    """Draw one figure of ``som``; return the matplotlib Figure.
+def figure(model, kind, data=None, *, image_shape=None, features=None):
+    """Draw one figure of ``model``; return the matplotlib Figure.
 
     Parameters
     ----------
-    som : fitted SOM
-        A ``scaler_`` attribute (see :mod:`somkit._data`) is applied to the
-        data and undone for the component planes.
+    model : fitted SOM, or a Pipeline ending in one
+        A Pipeline's earlier steps (the command line's scaling) are applied
+        to the data and undone for the component planes.
     kind : {"umatrix", "expanded", "hits", "planes", "labels", "images", "history"}
     data : somkit._data.Dataset, optional
         Needed by "hits", "labels" (with labels) and "images".
@@ -135,11 +120,9 @@ def figure(som, kind, data=None, *, image_shape=None, features=None):
         Which component planes to draw (default: all).
     """
     from somkit import plot
-    from somkit._data import apply_scaler
 
-    X = None
-    if data is not None:
-        X = apply_scaler(data.X, getattr(som, "scaler_", None))
+    som = model
+    X = None if data is None else data.X
     if kind in ("hits", "labels", "images") and data is None:
         raise ValueError(f"the {kind!r} figure needs data.")
     with warnings.catch_warnings():
@@ -151,7 +134,7 @@ def figure(som, kind, data=None, *, image_shape=None, features=None):
         elif kind == "hits":
             ax = plot.hits(som, X)
         elif kind == "planes":
-            axes = plot.component_planes(_display_som(som), features=features)
+            axes = plot.component_planes(som, features=features)
             ax = axes[0]
         elif kind == "labels":
             if data.labels is None:
@@ -347,7 +330,7 @@ def _figure_html(kind, png, note=""):
 
 
 def build_report(
-    som,
+    model,
     data,
     *,
     title=None,
@@ -357,10 +340,14 @@ def build_report(
     random_state=0,
 ):
     """The report's HTML text (see :func:`write_report`)."""
-    from somkit._data import apply_scaler, is_square, label_counts, summary
+    from somkit._data import is_square, label_counts, summary
+    from somkit._model import preprocessing, to_map_space, unwrap
 
     tic = time.perf_counter()
-    X = apply_scaler(data.X, getattr(som, "scaler_", None))
+    som, _ = unwrap(model)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        X = to_map_space(model, data.X)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
         stats = map_statistics(som, X, random_state=random_state)
@@ -391,7 +378,7 @@ def build_report(
             features = list(range(MAX_PLANES))
             note = f"(the first {MAX_PLANES} of {som.n_features_in_} features)"
         png = _png_base64(
-            figure(som, kind, data, image_shape=image_shape, features=features)
+            figure(model, kind, data, image_shape=image_shape, features=features)
         )
         figures.append(_figure_html(kind, png, note))
     seconds = time.perf_counter() - tic
@@ -489,7 +476,8 @@ def build_report(
     param_rows += [
         ("grid used", "x".join(map(str, grid.shape))),
         ("epochs run", som.n_iter_),
-        ("scaling", (getattr(som, "scaler_", None) or {}).get("kind", "none")),
+        ("scaling", preprocessing(model)),
+        ("trained on", getattr(som, "fit_backend_", "numpy")),
     ]
     if model_file is not None:
         param_rows.append(("model file", str(model_file)))
@@ -532,13 +520,13 @@ def build_report(
     return _page(title, "\n".join(parts))
 
 
-def write_report(som, data, directory, **kwargs):
-    """Write ``directory/index.html`` for ``som`` on ``data``; return its path.
+def write_report(model, data, directory, **kwargs):
+    """Write ``directory/index.html`` for ``model`` on ``data``; return its path.
 
     Parameters
     ----------
-    som : fitted SOM
-        Its ``scaler_`` (or None) is applied to ``data``.
+    model : fitted SOM, or a Pipeline ending in one
+        A Pipeline's earlier steps are applied to ``data``.
     data : somkit._data.Dataset
         The data to describe (its features in original units, labels if any).
     directory : str or Path
@@ -562,11 +550,12 @@ def write_report(som, data, directory, **kwargs):
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    text = build_report(som, data, **kwargs)
+    from somkit._atomic import atomic_write
+
+    text = build_report(model, data, **kwargs)
     path = directory / "index.html"
-    tmp = directory / ".index.html.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
     return path
 
 
@@ -630,5 +619,8 @@ def write_demo_index(entries, directory, skipped=()):
             f'<section id="skipped">\n<h2>Not run</h2>\n<ul>{items}</ul>\n</section>'
         )
     path = directory / "index.html"
-    path.write_text(_page("somkit demo", "\n".join(parts)), encoding="utf-8")
+    from somkit._atomic import atomic_write
+
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(_page("somkit demo", "\n".join(parts)))
     return path

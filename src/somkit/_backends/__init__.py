@@ -1,1 +1,117 @@
-"""Alternative array backends (torch, dask) with the interface of somkit._kernels."""
+"""Backends and the one resolver every entry point goes through.
+
+``resolve(backend, X, device=..., algorithm=...)`` picks the backend for a
+call to ``fit``, ``partial_fit``, ``predict``, ``transform``, ``score``,
+``score_samples``, ``decision_function``, the metrics and the plots:
+
+* ``backend="auto"``: a dask array goes to the dask backend, a torch tensor
+  on an accelerator (or an explicit ``device``) to the torch backend, all
+  other input (numpy arrays, memmaps, frames, CPU tensors) to numpy;
+* ``backend="numpy"`` / ``"torch"`` / ``"dask"``: that backend, or a
+  ValueError saying why it cannot take this call and what would work:
+  a device needs torch, dask input needs the dask backend, a rule the
+  backend does not run (online on torch or dask) is refused, an absent
+  device (``"cuda"`` without CUDA) is refused. Nothing is ever run
+  elsewhere than asked.
+
+Output follows input: per-sample results are numpy arrays for in-memory
+input (numpy or torch) and lazy dask arrays for dask input.
+"""
+
+from __future__ import annotations
+
+from somkit._registry import BACKENDS, check_choice
+
+__all__ = ["input_kind", "resolve"]
+
+
+def input_kind(X):
+    """ "dask", "torch" or "array" (anything numpy can read)."""
+    mod = type(X).__module__
+    if mod.startswith("dask"):
+        return "dask"
+    if mod.startswith("torch"):
+        return "torch"
+    return "array"
+
+
+def resolve(backend="auto", X=None, *, device=None, algorithm=None):
+    """The backend object for one call (see the module docstring).
+
+    Parameters
+    ----------
+    backend : {"auto", "numpy", "torch", "dask"}
+    X : array-like, torch tensor, dask array or None
+        The call's input (None: decide from ``backend`` and ``device`` only).
+    device : str or None
+        Torch device string; only the torch backend takes one.
+    algorithm : str or None
+        Training rule that must be supported.
+
+    Returns
+    -------
+    Backend
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resolve("auto", np.zeros((2, 2))).name
+    'numpy'
+    >>> resolve("numpy", device="cuda")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: device='cuda' needs backend='torch' (or 'auto'); ...
+    """
+    check_choice("backend", backend, BACKENDS)
+    if device is not None and not isinstance(device, str):
+        raise TypeError(f"device must be a string or None, got {device!r}.")
+    kind = input_kind(X)
+    name = backend
+    if name == "auto":
+        if kind == "dask":
+            name = "dask"
+        elif device is not None:
+            name = "torch"
+        elif kind == "torch" and X.device.type != "cpu":
+            # CPU tensors train faster on the numpy kernels
+            name = "torch"
+        else:
+            name = "numpy"
+    if device is not None and name != "torch":
+        raise ValueError(
+            f"device={device!r} needs backend='torch' (or 'auto'); "
+            f"backend={name!r} computes on the CPU with {name}."
+        )
+    if kind == "dask" and name != "dask":
+        raise ValueError(
+            f"X is a dask array but backend={name!r}; use backend='dask' (or "
+            "'auto') to compute on its blocks, or pass X.compute() for an "
+            "in-memory computation."
+        )
+    if name == "numpy":
+        from somkit._backends.numpy import NumpyBackend
+
+        be = NumpyBackend()
+    elif name == "torch":
+        from somkit._backends.torch import make_backend
+
+        if device is None and kind == "torch":
+            device = str(X.device)
+        be = make_backend(device)
+    else:
+        from somkit._backends.dask import make_backend
+
+        be = make_backend()
+    if algorithm is not None and algorithm not in be.algorithms:
+        if kind == "dask":
+            hint = (
+                f"use algorithm in {be.algorithms} on dask input, or train on "
+                "an in-memory array (X.compute()) with backend='numpy'"
+            )
+        else:
+            hint = f"use backend='numpy' for algorithm={algorithm!r}"
+        raise ValueError(
+            f"algorithm={algorithm!r} is not available on the {name} backend, "
+            f"which runs {be.algorithms}; {hint}."
+        )
+    return be

@@ -1,9 +1,12 @@
-"""Dask backend: each batch epoch is a map-reduce over the row blocks of X.
+"""Dask backend: each pass over the data is a map-reduce over row blocks.
 
-Every block computes the per-unit sums of the batch rule with the numpy
-kernels where the block lives (a worker of a ``distributed`` cluster, or a
-local thread); only the small (n_units, n_features) partial sums travel and
-are added up. The data never has to fit on one machine.
+Every block computes with the numpy kernels where it lives (a worker of a
+``distributed`` cluster, or a local thread); only small per-unit arrays
+travel. The codebook is one graph key per pass (not copied into every
+task), the per-block sums are added up by a tree reduction, and per-sample
+results (``bmu``, ``distances``) are lazy dask arrays, computed when the user
+asks. The data never has to fit on one machine. Whatever scheduler is active
+is used (a ``distributed.Client`` if one exists); nothing starts a cluster.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from somkit import _kernels
+from somkit._backends._base import Backend
 
 
 def _import_dask():
@@ -24,92 +28,208 @@ def _import_dask():
     return dask, da
 
 
+def _add(a, b):
+    """Sum two partial results (tuples of arrays and stats dicts)."""
+    out = []
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, dict):
+            out.append({k: x[k] + y[k] for k in x})
+        else:
+            out.append(x + y)
+    return tuple(out)
+
+
+def _tree_sum(dask, parts, fan_in=8):
+    """Delayed sum of delayed partial results, ``fan_in`` at a time."""
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(_sum_group)(parts[i : i + fan_in])
+            for i in range(0, len(parts), fan_in)
+        ]
+    return parts[0]
+
+
+def _sum_group(group):
+    total = group[0]
+    for p in group[1:]:
+        total = _add(total, p)
+    return total
+
+
 def _block_sums(block, weights, W, metric, batch_size, grid):
-    sums, wsum, stats = _kernels.batch_sums(
-        block, W, metric, weights, batch_size=batch_size, grid=grid
+    return _kernels.batch_sums(
+        np.asarray(block), W, metric, weights, batch_size=batch_size, grid=grid
     )
-    return sums, wsum, stats
 
 
-def _add(parts):
-    sums = sum(p[0] for p in parts)
-    wsum = sum(p[1] for p in parts)
-    stats = {k: sum(p[2][k] for p in parts) for k in ("qe_sum", "te_sum", "weight")}
-    return sums, wsum, stats
+def _block_stats(block, weights, W, metric, batch_size, grid, adjacency):
+    s = _kernels.bmu_stats(
+        np.asarray(block),
+        W,
+        metric,
+        sample_weight=weights,
+        grid=grid,
+        adjacency=adjacency,
+        batch_size=batch_size,
+    )
+    return (s,)
 
 
-def _row_blocks(X, sample_weight):
-    """Delayed row blocks of X and matching sample-weight blocks (or None)."""
-    dask, da = _import_dask()
-    X = X.rechunk({1: -1})
-    blocks = X.to_delayed().ravel()
-    if sample_weight is None:
-        return blocks, [None] * len(blocks)
-    sw = da.asarray(sample_weight).rechunk((X.chunks[0],))
-    return blocks, list(sw.to_delayed().ravel())
+def _block_moments(block, weights):
+    C = np.asarray(block, dtype=np.float64)
+    w = np.ones(len(C)) if weights is None else np.asarray(weights, np.float64)
+    Cw = C * w[:, None]
+    return (np.array([w.sum()]), Cw.sum(axis=0), Cw.T @ C)
 
 
-class DaskBackend:
-    """The kernel interface of :mod:`somkit._kernels` over dask arrays."""
+def _block_bmu(block, W, metric, batch_size, second):
+    out = _kernels.bmu(
+        np.asarray(block), W, metric, second=second, batch_size=batch_size
+    )
+    return np.stack([np.asarray(a, dtype=np.float64) for a in out], axis=1)
+
+
+def _block_distances(block, W, metric, batch_size):
+    return _kernels.distances(np.asarray(block), W, metric, batch_size=batch_size)
+
+
+class DaskBackend(Backend):
+    """The backend interface over the row blocks of a dask array.
+
+    In-memory input (numpy arrays, memmaps) is wrapped as a dask array of
+    one block per ``1 << 20`` elements' worth of rows, so ``backend="dask"``
+    always computes through dask; per-sample results then come back as
+    numpy arrays (output follows input).
+    """
 
     name = "dask"
+    algorithms = ("batch",)
+    lazy = True
 
-    def batch_sums(
-        self, X, W, metric, sample_weight=None, *, batch_size=None, grid=None
-    ):
-        dask, da = _import_dask()
-        if not isinstance(X, da.Array):
-            return _kernels.batch_sums(
-                X, W, metric, sample_weight, batch_size=batch_size, grid=grid
-            )
-        blocks, weights = _row_blocks(X, sample_weight)
-        Wd = dask.delayed(W)
-        gd = dask.delayed(grid)
+    def __init__(self):
+        self.dask, self.da = _import_dask()
+
+    def _as_dask(self, X):
+        da = self.da
+        if isinstance(X, da.Array):
+            return X.rechunk({1: -1}), True
+        X = np.asarray(X) if not hasattr(X, "shape") else X
+        rows = max(1, (1 << 22) // max(1, X.shape[1]))
+        return da.from_array(X, chunks=(rows, -1)), False
+
+    def _blocks(self, X, sample_weight):
+        """Delayed row blocks of X and matching sample-weight blocks (or None)."""
+        da = self.da
+        blocks = X.to_delayed().ravel()
+        if sample_weight is None:
+            return blocks, [None] * len(blocks)
+        sw = da.asarray(sample_weight).rechunk((X.chunks[0],))
+        return blocks, list(sw.to_delayed().ravel())
+
+    def _reduce(self, fn, X, sample_weight, *args):
+        dask = self.dask
+        Xd, _ = self._as_dask(X)
+        blocks, weights = self._blocks(Xd, sample_weight)
         parts = [
-            dask.delayed(_block_sums, pure=True)(b, w, Wd, metric, batch_size, gd)
+            dask.delayed(fn, pure=True)(b, w, *args)
             for b, w in zip(blocks, weights, strict=True)
         ]
-        return dask.delayed(_add)(parts).compute()
+        return _tree_sum(dask, parts).compute()
 
+    # --------------------------------------------------- passes over the data
     def bmu(self, X, W, metric, *, second=False, batch_size=None):
-        dask, da = _import_dask()
-        if not isinstance(X, da.Array):
-            return _kernels.bmu(X, W, metric, second=second, batch_size=batch_size)
-        blocks, _ = _row_blocks(X, None)
-        Wd = dask.delayed(W)
-        parts = [
-            dask.delayed(_kernels.bmu, pure=True)(
-                b, Wd, metric, second=second, batch_size=batch_size
-            )
-            for b in blocks
-        ]
-        parts = dask.compute(*parts)
-        return tuple(np.concatenate(cols) for cols in zip(*parts, strict=True))
+        Xd, native = self._as_dask(X)
+        k = 3 if second else 2
+        res = self.da.map_blocks(
+            _block_bmu,
+            Xd,
+            self.dask.delayed(np.asarray(W)),
+            metric,
+            batch_size,
+            second,
+            chunks=(Xd.chunks[0], (k,)),
+            dtype=np.float64,
+        )
+        idx = res[:, 0].astype(np.int64)
+        out = [idx, res[:, 1]]
+        if second:
+            out.append(res[:, 2].astype(np.int64))
+        if not native:
+            out = list(self.dask.compute(*out))
+        return tuple(out)
 
-    batch_update = staticmethod(_kernels.batch_update)
-    minibatch_step = staticmethod(_kernels.minibatch_step)
+    def distances(self, X, W, metric, *, batch_size=None):
+        Xd, native = self._as_dask(X)
+        out_dtype = np.float32 if Xd.dtype == np.float32 else np.float64
+        W = np.asarray(W)
+        D = self.da.map_blocks(
+            _block_distances,
+            Xd,
+            self.dask.delayed(W),
+            metric,
+            batch_size,
+            chunks=(Xd.chunks[0], (W.shape[0],)),
+            dtype=out_dtype,
+        )
+        return D if native else D.compute()
+
+    def stats(
+        self,
+        X,
+        W,
+        metric,
+        *,
+        sample_weight=None,
+        grid=None,
+        adjacency="edges",
+        batch_size=None,
+    ):
+        dask = self.dask
+        (s,) = self._reduce(
+            _block_stats,
+            X,
+            sample_weight,
+            dask.delayed(np.asarray(W)),
+            metric,
+            batch_size,
+            dask.delayed(grid),
+            adjacency,
+        )
+        return s
+
+    def batch_sums(
+        self,
+        X,
+        W,
+        metric,
+        sample_weight=None,
+        *,
+        batch_size=None,
+        grid=None,
+        factored=None,
+    ):
+        dask = self.dask
+        return self._reduce(
+            _block_sums,
+            X,
+            sample_weight,
+            dask.delayed(np.asarray(W)),
+            metric,
+            batch_size,
+            dask.delayed(grid),
+        )
+
+    def smooth(self, grid, neighborhood, sigma, values):
+        return _kernels.smooth(grid, neighborhood, sigma, values)
+
+    def moments(self, X, sample_weight=None):
+        """Weighted mean and population covariance in one pass over the blocks."""
+        total, s1, s2 = self._reduce(_block_moments, X, sample_weight)
+        mean = s1 / total[0]
+        cov = s2 / total[0] - np.outer(mean, mean)
+        return mean, cov
 
 
 def make_backend():
     """The dask backend object (dask is imported here, lazily)."""
-    _import_dask()
     return DaskBackend()
-
-
-def moments(X, sample_weight):
-    """Weighted mean and population covariance of a dask array (one pass)."""
-    dask, da = _import_dask()
-    n = X.shape[0]
-    sw = (
-        da.ones(n, chunks=(X.chunks[0],))
-        if sample_weight is None
-        else da.asarray(sample_weight).rechunk((X.chunks[0],))
-    )
-    Xf = X.astype(np.float64)
-    total = sw.sum()
-    s1 = (Xf * sw[:, None]).sum(axis=0)
-    s2 = (Xf * sw[:, None]).T @ Xf
-    total, s1, s2 = dask.compute(total, s1, s2)
-    mean = s1 / total
-    cov = s2 / total - np.outer(mean, mean)
-    return mean, cov

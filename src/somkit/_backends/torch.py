@@ -1,9 +1,10 @@
 """Torch backend: the array kernels of :mod:`somkit._kernels` on torch tensors.
 
-``make_backend(device)`` returns an object with the functions of the numpy
-backend (``bmu``, ``batch_sums``, ``batch_update``, ``minibatch_step``) taking
-and returning numpy arrays; inside, the work runs on torch tensors on the
-chosen device (``"cuda"`` when available, else ``"cpu"``):
+``make_backend(device)`` returns a :class:`TorchBackend` implementing the
+backend interface (``somkit._backends._base.Backend``) on torch tensors on the
+chosen device (default: ``"cuda"`` when available, else ``"cpu"``). During
+training the codebook and the per-unit sums stay on the device; per-sample
+results come back as numpy arrays:
 
 * BMU search: one matmul per chunk on the codebook-mean-shifted expansion
   ``||w||^2 - 2 x.w`` (euclidean), ``-x.w`` (dot, cosine on unit rows), or
@@ -16,7 +17,7 @@ chosen device (``"cuda"`` when available, else ``"cpu"``):
   pathologically slow with several threads).
 * Neighbourhood smoothing on the device: a dense kernel matrix on small maps,
   the gaussian axis by axis on rect grids, and on large maps (more than
-  ``somkit._kernels._DENSE_UNITS`` units) only the pairs within the kernel's
+  ``somkit._kernels.DENSE_UNITS`` units) only the pairs within the kernel's
   reach (sparse matrix on CPU, masked row blocks on GPU) or, for unbounded
   kernels, row blocks; never an ``n_units**2`` matrix there. Tensors given
   as X are used in place when already on the device in the right dtype.
@@ -45,8 +46,9 @@ import math
 import numpy as np
 
 from somkit import _kernels
-from somkit._grid import _EPS
-from somkit._neighborhood import KERNELS, support
+from somkit._backends._base import Backend
+from somkit._grid import EPS as _EPS
+from somkit._neighborhood import neighborhood, support
 
 # Elements of a (chunk x n_units) score block on a GPU (float32: 256 MB) and
 # on CPU (8 MB; torch's per-op overhead favours larger chunks than numpy's).
@@ -113,27 +115,6 @@ def make_backend(device=None):
 
 def _torch_dtype(torch, dtype):
     return torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
-
-
-def neighborhood(torch, name, d, sigma):
-    """Kernel ``name`` on a tensor of grid distances (as ``_neighborhood``)."""
-    sigma = float(sigma)
-    if sigma <= 0:
-        return (d <= 1e-9).to(d.dtype)
-    if name == "gaussian":
-        return torch.exp(-(d * d) / (2.0 * sigma * sigma))
-    if name == "bubble":
-        return (d <= sigma + 1e-9).to(d.dtype)
-    if name == "cut_gaussian":
-        return torch.exp(-(d * d) / (2.0 * sigma * sigma)) * (d <= sigma + 1e-9)
-    if name == "mexican_hat":
-        q = (d * d) / (sigma * sigma)
-        return (1.0 - q) * torch.exp(-0.5 * q)
-    if name == "triangle":
-        return torch.clamp(1.0 - d / sigma, min=0.0)
-    if name == "epanechnikov":
-        return torch.clamp(1.0 - (d * d) / (sigma * sigma), min=0.0)
-    raise ValueError(f"neighborhood must be one of {KERNELS}, got {name!r}.")
 
 
 def _normalize_rows(torch, A):
@@ -282,12 +263,15 @@ class _DeviceGrid:
             d = self.torch.minimum(d, period - d)
         return d
 
-    def adjacent(self, i, j):
-        """Whether units i and j are at grid distance 1 (``Grid.are_adjacent``)."""
+    def adjacent(self, i, j, limit=1.0):
+        """Whether units i and j are distinct and at most ``limit`` apart.
+
+        ``limit=1`` is ``Grid.are_adjacent`` with edges, sqrt(2) with diagonals.
+        """
         P = self.positions
         d = self._delta(P.index_select(0, i), P.index_select(0, j), self.period)
         dist = self.torch.sqrt((d * d).sum(dim=1))
-        return (dist > _EPS) & (dist <= 1.0 + _EPS)
+        return (dist > _EPS) & (dist <= limit + _EPS)
 
     def distances(self, start=0, stop=None):
         """Grid distances from units ``start:stop`` to every unit (float64)."""
@@ -333,44 +317,77 @@ class _DeviceGrid:
         return idx, dist
 
 
-class TorchBackend:
-    """The kernel interface of :mod:`somkit._kernels` computed with torch.
+class TorchBackend(Backend):
+    """The backend interface computed with torch on one device.
 
-    Methods take and return numpy arrays. One object caches the training
-    data on its device (keyed by the identity and shape of ``X``, holding a
-    reference so the key stays valid) and per-grid geometry; the estimator
-    creates one per ``fit`` call.
+    One object caches the training data on its device (keyed by the identity
+    and shape of ``X``, holding a reference so the key stays valid) and
+    per-grid geometry; the estimator creates one per ``fit`` call.
     """
 
     name = "torch"
+    algorithms = ("batch", "minibatch")
 
     def __init__(self, device):
         self.torch = _import_torch()
-        self.device = device
+        self._device = device
+        self.device = str(device)
         self.is_gpu = device.type != "cpu"
-        # Large maps, cut-off kernels. GPU: masked row blocks (no index
-        # lists); CPU: a sparse matrix of the pairs within reach. (The numpy
-        # backend convolves by FFT; all agree to rounding.)
+        # Large maps, cut-off neighbourhoods. GPU: masked row blocks (no
+        # index lists); CPU: a sparse matrix of the pairs within reach. (The
+        # numpy backend convolves by FFT; all agree to rounding.)
         self.blocked_cutoff = self.is_gpu
         self._data = None  # (X, key, tensor)
         self._weights = None  # (sample_weight, tensor)
         self._grids = {}
+
+    # ------------------------------------------------------- codebook arrays
+    def asarray(self, W):
+        return self._to_device(W)
+
+    def to_numpy(self, A):
+        if isinstance(A, self.torch.Tensor):
+            return A.detach().cpu().numpy()
+        return np.asarray(A)
+
+    def concat(self, sums, wsum):
+        wsum = wsum[:, None] if wsum.ndim == 1 else wsum
+        return self.torch.cat([sums, wsum], dim=1)
+
+    def float64(self, A):
+        return self._to_device(A, self.torch.float64).clone()
+
+    def numpy_dtype(self, A):
+        return np.dtype(np.float64 if A.dtype == self.torch.float64 else np.float32)
+
+    def cast(self, A, like):
+        return A.to(like.dtype)
+
+    def where(self, cond, a, b):
+        return self.torch.where(cond, a, b)
+
+    def clip_min(self, A, low):
+        return A.clamp(min=low)
+
+    def max(self, A):
+        return float(A.max()) if A.numel() else 0.0
+
+    def normalize_rows(self, A):
+        return _normalize_rows(self.torch, A)
 
     # ------------------------------------------------------------ transfers
     def _to_device(self, A, dtype=None):
         torch = self.torch
         if isinstance(A, torch.Tensor):
             A = A.detach()
-            return (
-                A.to(self.device, dtype=dtype)
-                if dtype is not None
-                else A.to(self.device)
-            )
+            if dtype is not None:
+                return A.to(self._device, dtype=dtype)
+            return A.to(self._device)
         A = np.asarray(A)
         if not A.flags.writeable or not A.flags.c_contiguous:
             A = np.array(A, order="C")
         t = torch.from_numpy(A)
-        return t.to(self.device, dtype=dtype, non_blocking=False)
+        return t.to(self._device, dtype=dtype, non_blocking=False)
 
     def _add_rows(self, out, idx, rows):
         """``out[idx[i]] += rows[i]`` (repeated indices accumulate)."""
@@ -379,13 +396,10 @@ class TorchBackend:
         else:
             out.index_put_((idx,), rows, accumulate=True)
 
-    def _numpy(self, t):
-        return t.detach().cpu().numpy()
-
     def _dgrid(self, grid):
         g = self._grids.get(grid)
         if g is None:
-            g = self._grids[grid] = _DeviceGrid(self.torch, grid, self.device)
+            g = self._grids[grid] = _DeviceGrid(self.torch, grid, self._device)
         return g
 
     def _rows(self, n_units, batch_size):
@@ -399,7 +413,7 @@ class TorchBackend:
             return False
         torch = self.torch
         try:
-            free, _ = torch.cuda.mem_get_info(self.device)
+            free, _ = torch.cuda.mem_get_info(self._device)
         except Exception:  # non-CUDA accelerators: no cache
             return False
         return nbytes <= _CACHE_SHARE * free
@@ -413,7 +427,7 @@ class TorchBackend:
         full = None
         if (
             isinstance(X, torch.Tensor)
-            and X.device == self.device
+            and X.device == self._device
             and X.dtype == tdt
             and metric != "cosine"
         ):
@@ -421,7 +435,7 @@ class TorchBackend:
         elif self._data is not None and self._data[1] == key and self._data[0] is X:
             full = self._data[2]
         elif self._fits_on_device(n * X.shape[1] * np.dtype(dtype).itemsize):
-            full = torch.empty((n, X.shape[1]), dtype=tdt, device=self.device)
+            full = torch.empty((n, X.shape[1]), dtype=tdt, device=self._device)
             for a, b in _kernels.iter_chunks(n, 1 << 16):
                 full[a:b] = self._chunk_from_host(X, a, b, dtype, metric, tdt)
             self._data = (X, key, full)
@@ -434,11 +448,11 @@ class TorchBackend:
     def _chunk_from_host(self, X, a, b, dtype, metric, tdt):
         torch = self.torch
         if isinstance(X, torch.Tensor):
-            C = X[a:b].detach().to(self.device, dtype=tdt)
+            C = X[a:b].detach().to(self._device, dtype=tdt)
             return _normalize_rows(torch, C) if metric == "cosine" else C
         return self._to_device(_kernels.as_chunk(X, a, b, dtype, metric), tdt)
 
-    def _sample_weight(self, sample_weight, n):
+    def _sample_weight(self, sample_weight):
         """Sample weights as a float64 device tensor (cached by identity)."""
         if sample_weight is None:
             return None
@@ -448,17 +462,21 @@ class TorchBackend:
         self._weights = (sample_weight, sw)
         return sw
 
-    # ------------------------------------------------------------- kernels
-    def bmu(self, X, W, metric, *, second=False, batch_size=None, dtype=None):
-        """Best-matching units of all rows of X (see ``_kernels.bmu``)."""
+    def _codebook(self, W, metric):
+        """``W`` (numpy or tensor) prepared on the device, and its numpy dtype."""
+        Wt = self._to_device(W)
+        dtype = np.float64 if Wt.dtype == self.torch.float64 else np.float32
+        return _Codebook(self.torch, Wt, metric), dtype
+
+    # ---------------------------------------------------- passes over data
+    def bmu(self, X, W, metric, *, second=False, batch_size=None):
+        """BMU, its distance and the runner-up of every row (numpy arrays)."""
         torch = self.torch
-        dtype = np.asarray(W).dtype if dtype is None else np.dtype(dtype)
         with torch.no_grad():
-            Wt = self._to_device(W, _torch_dtype(torch, dtype))
-            cb = _Codebook(torch, Wt, metric)
+            cb, dtype = self._codebook(W, metric)
             n = X.shape[0]
-            idx = torch.empty(n, dtype=torch.int64, device=self.device)
-            dist = torch.empty(n, dtype=torch.float64, device=self.device)
+            idx = torch.empty(n, dtype=torch.int64, device=self._device)
+            dist = torch.empty(n, dtype=torch.float64, device=self._device)
             idx2 = torch.empty_like(idx) if second else None
             rows = self._rows(cb.n_units, batch_size)
             for a, b, C in self._chunks(X, dtype, metric, rows):
@@ -466,78 +484,157 @@ class TorchBackend:
                 idx[a:b] = i1
                 if second:
                     idx2[a:b] = i2
-            out = (self._numpy(idx), self._numpy(dist))
+            out = (self.to_numpy(idx), self.to_numpy(dist))
             if second:
-                return (*out, self._numpy(idx2))
+                return (*out, self.to_numpy(idx2))
             return out
 
-    def batch_sums(
-        self, X, W, metric, sample_weight=None, *, batch_size=None, grid=None
-    ):
-        """Per-unit float64 sums of one batch pass (see ``_kernels.batch_sums``)."""
+    def distances(self, X, W, metric, *, batch_size=None):
+        """Distances to every unit, computed in float64 (as the numpy backend)."""
         torch = self.torch
-        dtype = np.asarray(W).dtype
         with torch.no_grad():
-            Wt = self._to_device(W, _torch_dtype(torch, dtype))
-            cb = _Codebook(torch, Wt, metric)
-            n, d = X.shape
-            m = cb.n_units
-            sums = torch.zeros((m, d), dtype=torch.float64, device=self.device)
-            wsum = torch.zeros(m, dtype=torch.float64, device=self.device)
-            zero = torch.zeros((), dtype=torch.float64, device=self.device)
-            qe, te = zero.clone(), zero.clone()
-            sw_all = self._sample_weight(sample_weight, n)
-            dg = self._dgrid(grid) if grid is not None and m > 1 else None
-            rows = self._rows(m, batch_size)
-            for a, b, C in self._chunks(X, dtype, metric, rows):
-                i1, i2, dist = cb.search(C, second=dg is not None)
-                if sw_all is None:
-                    self._add_rows(sums, i1, C.double())
-                    wsum += torch.bincount(i1, minlength=m).double()
-                    qe += dist.sum()
-                    if dg is not None:
-                        te += (~dg.adjacent(i1, i2)).sum().double()
-                else:
-                    sw = sw_all[a:b]
-                    self._add_rows(sums, i1, C.double() * sw[:, None])
-                    self._add_rows(wsum, i1, sw)
-                    qe += sw @ dist
-                    if dg is not None:
-                        te += sw @ (~dg.adjacent(i1, i2)).double()
-            tot = float(n) if sw_all is None else float(sw_all.sum())
-            stats = {"qe_sum": float(qe), "te_sum": float(te), "weight": tot}
-            return self._numpy(sums), self._numpy(wsum), stats
+            cb, dtype = self._codebook(W, metric)
+            single = str(X.dtype) in ("float32", "torch.float32")
+            n = X.shape[0]
+            D = np.empty((n, cb.n_units), dtype=np.float32 if single else np.float64)
+            Wd = cb.W.double()
+            rows = self._rows(cb.n_units, batch_size)
+            for a, b, C in self._chunks(X, np.float64, metric, rows):
+                D[a:b] = self.to_numpy(_pairwise(torch, C, Wd, metric))
+            return D
 
-    def smooth(self, grid, kernel, sigma, values):
+    def _pass(self, X, W, metric, sample_weight, batch_size, grid, limit, sums):
+        """One pass: QE/TE sums as device scalars, per-unit sums if asked."""
+        torch = self.torch
+        cb, dtype = self._codebook(W, metric)
+        n, d = X.shape
+        m = cb.n_units
+        dev = self._device
+        zero = torch.zeros((), dtype=torch.float64, device=dev)
+        qe, te = zero.clone(), zero.clone()
+        acc = wsum = None
+        if sums:
+            acc = torch.zeros((m, d), dtype=torch.float64, device=dev)
+            wsum = torch.zeros(m, dtype=torch.float64, device=dev)
+        sw_all = self._sample_weight(sample_weight)
+        dg = self._dgrid(grid) if grid is not None and m > 1 else None
+        rows = self._rows(m, batch_size)
+        for a, b, C in self._chunks(X, dtype, metric, rows):
+            i1, i2, dist = cb.search(C, second=dg is not None)
+            sw = None if sw_all is None else sw_all[a:b]
+            bad = None if dg is None else (~dg.adjacent(i1, i2, limit)).double()
+            if sw is None:
+                qe += dist.sum()
+                if bad is not None:
+                    te += bad.sum()
+                if sums:
+                    self._add_rows(acc, i1, C.double())
+                    wsum += torch.bincount(i1, minlength=m).double()
+            else:
+                qe += sw @ dist
+                if bad is not None:
+                    te += sw @ bad
+                if sums:
+                    self._add_rows(acc, i1, C.double() * sw[:, None])
+                    self._add_rows(wsum, i1, sw)
+        tot = float(n) if sw_all is None else float(sw_all.sum())
+        stats = {"qe_sum": float(qe), "te_sum": float(te), "weight": tot}
+        return acc, wsum, stats
+
+    def stats(
+        self,
+        X,
+        W,
+        metric,
+        *,
+        sample_weight=None,
+        grid=None,
+        adjacency="edges",
+        batch_size=None,
+    ):
+        limit = 1.0 if grid is None else _kernels.te_limit(grid, adjacency)
+        with self.torch.no_grad():
+            return self._pass(
+                X, W, metric, sample_weight, batch_size, grid, limit, False
+            )[2]
+
+    def batch_sums(
+        self,
+        X,
+        W,
+        metric,
+        sample_weight=None,
+        *,
+        batch_size=None,
+        grid=None,
+        factored=None,
+    ):
+        """Per-unit float64 sums of one batch pass, on the device."""
+        with self.torch.no_grad():
+            return self._pass(X, W, metric, sample_weight, batch_size, grid, 1.0, True)
+
+    def take(self, X, rows, dtype, metric):
+        torch = self.torch
+        tdt = _torch_dtype(torch, dtype)
+        if isinstance(X, torch.Tensor):
+            idx = torch.as_tensor(rows, device=X.device)
+            C = X.detach().index_select(0, idx).to(self._device, dtype=tdt)
+            return _normalize_rows(torch, C) if metric == "cosine" else C
+        from somkit._backends.numpy import take_rows
+
+        return self._to_device(
+            _kernels.as_chunk(take_rows(X, rows), 0, len(rows), dtype, metric), tdt
+        )
+
+    def minibatch_sums(self, C, W, metric, sample_weight, grid):
+        """Sums of one minibatch on the device; QE/TE as device scalars."""
+        torch = self.torch
+        with torch.no_grad():
+            cb = _Codebook(torch, self._to_device(W), metric)
+            m, d = cb.W.shape
+            sw = self._to_device(np.asarray(sample_weight, dtype=np.float64))
+            i1, i2, dist = cb.search(C, second=m > 1)
+            qe = sw @ dist
+            te = 0.0
+            if m > 1:
+                te = sw @ (~self._dgrid(grid).adjacent(i1, i2)).double()
+            sums = torch.zeros((m, d), dtype=torch.float64, device=self._device)
+            wsum = torch.zeros(m, dtype=torch.float64, device=self._device)
+            self._add_rows(sums, i1, C.double() * sw[:, None])
+            self._add_rows(wsum, i1, sw)
+            return sums, wsum, qe, te
+
+    def smooth(self, grid, neighborhood_name, sigma, values):
         """Neighbourhood-weighted sums ``H @ values`` on the device.
 
-        ``values`` is an (n_units, k) float64 tensor. As ``_kernels.smooth``:
-        the gaussian on rect grids axis by axis and a dense kernel matrix up
-        to ``_kernels._DENSE_UNITS`` units; beyond that (where the numpy
-        backend convolves by FFT) the pairs within the kernel's reach (the
-        gaussian cut at 4 sigma; sparse on CPU, masked row blocks on a GPU)
-        or row blocks for unbounded kernels. Never a dense n_units^2 matrix
-        on large maps.
+        ``values`` is an (n_units, k) float64 tensor. As
+        ``somkit._kernels.smooth``: the gaussian on rect grids axis by axis
+        and a dense matrix up to ``somkit._kernels.DENSE_UNITS`` units; beyond
+        that (where the numpy backend convolves by FFT) the pairs within the
+        function's reach (the gaussian cut at 4 sigma; sparse on CPU, masked
+        row blocks on a GPU) or row blocks for unbounded functions. Never a
+        dense n_units^2 matrix on large maps.
         """
         torch = self.torch
         m = grid.n_units
+        values = self._to_device(values, torch.float64)
         if sigma <= 0:
             return values.clone()
         dg = self._dgrid(grid)
-        if kernel == "gaussian" and grid.topology == "rect":
+        if neighborhood_name == "gaussian" and grid.topology == "rect":
             out = values.reshape(*grid.shape, -1)
             for axis, size in enumerate(grid.shape):
-                hk = neighborhood(torch, "gaussian", dg.axis_distances(size), sigma)
+                hk = neighborhood("gaussian", dg.axis_distances(size), sigma)
                 out = torch.movedim(
                     torch.tensordot(hk, out, dims=([1], [axis])), 0, axis
                 )
             return out.reshape(values.shape)
-        if m <= _kernels._DENSE_UNITS:
-            return neighborhood(torch, kernel, dg.dense_distances(), sigma) @ values
-        reach = support(kernel, sigma)
+        if m <= _kernels.DENSE_UNITS:
+            return neighborhood(neighborhood_name, dg.dense_distances(), sigma) @ values
+        reach = support(neighborhood_name, sigma)
         if math.isfinite(reach) and not self.blocked_cutoff:
             idx, dist = dg.pairs_within(reach)
-            h = neighborhood(torch, kernel, dist, sigma)
+            h = neighborhood(neighborhood_name, dist, sigma)
             H = torch.sparse_coo_tensor(idx, h, (m, m), check_invariants=True)
             return torch.sparse.mm(H, values)
         out = torch.empty_like(values)
@@ -546,70 +643,48 @@ class TorchBackend:
         for a in range(0, m, block):
             b = min(a + block, m)
             dist = dg.distances(a, b)
-            h = neighborhood(torch, kernel, dist, sigma)
+            h = neighborhood(neighborhood_name, dist, sigma)
             if math.isfinite(reach):
                 h = h * (dist <= reach + _EPS)
             out[a:b] = h @ values
         return out
 
-    def _smooth_sums(self, grid, kernel, sigma, sums, wsum):
+    def moments(self, X, sample_weight=None):
+        """Weighted mean and covariance, accumulated in float64 on the device."""
         torch = self.torch
-        both = torch.cat(
-            [
-                self._to_device(sums, torch.float64),
-                self._to_device(wsum, torch.float64)[:, None],
-            ],
-            dim=1,
+        with torch.no_grad():
+            n, d = X.shape
+            dev = self._device
+            sw_all = self._sample_weight(sample_weight)
+            s1 = torch.zeros(d, dtype=torch.float64, device=dev)
+            for a, b, C in self._chunks(X, np.float64, "euclidean", 1 << 16):
+                s1 += C.sum(dim=0) if sw_all is None else sw_all[a:b] @ C
+            total = float(n) if sw_all is None else float(sw_all.sum())
+            mean = s1 / total
+            cov = torch.zeros((d, d), dtype=torch.float64, device=dev)
+            for a, b, C in self._chunks(X, np.float64, "euclidean", 1 << 16):
+                Cc = C - mean
+                if sw_all is not None:
+                    Cc = Cc * torch.sqrt(sw_all[a:b])[:, None]
+                cov += Cc.T @ Cc
+            return self.to_numpy(mean), self.to_numpy(cov / total)
+
+
+def _pairwise(torch, C, W, metric):
+    """Dense float64 distances of the rows of C to the rows of W."""
+    if metric == "euclidean":
+        shift = W.mean(dim=0)
+        Cs, Ws = C - shift, W - shift
+        d2 = (Cs * Cs).sum(dim=1)[:, None] - 2 * (Cs @ Ws.T) + (Ws * Ws).sum(dim=1)
+        return d2.clamp(min=0).sqrt()
+    if metric == "cosine":
+        return (1.0 - _normalize_rows(torch, C) @ _normalize_rows(torch, W).T).clamp(
+            min=0.0
         )
-        sm = self.smooth(grid, kernel, sigma, both)
-        return sm[:, :-1], sm[:, -1]
-
-    def batch_update(self, W, sums, wsum, grid, kernel, sigma, metric):
-        """Kohonen's batch rule from per-unit sums (``_kernels.batch_update``)."""
-        torch = self.torch
-        W = np.asarray(W)
-        with torch.no_grad():
-            num, den = self._smooth_sums(grid, kernel, sigma, sums, wsum)
-            ok = den.abs() > 1e-12 * max(float(np.max(wsum)), 1e-300)
-            new = self._to_device(W, torch.float64).clone()
-            new[ok] = num[ok] / den[ok, None]
-            if metric == "cosine":
-                new = _normalize_rows(torch, new)
-            return self._numpy(new.to(_torch_dtype(torch, W.dtype)))
-
-    def minibatch_step(self, W, C, sw, grid, kernel, sigma, lr, metric):
-        """BMUs of one minibatch and the update they cause.
-
-        Returns the new codebook (numpy) and the minibatch's weighted QE and
-        TE sums for the codebook before the step (``_kernels.minibatch_step``).
-        """
-        torch = self.torch
-        W = np.asarray(W)
-        tdt = _torch_dtype(torch, W.dtype)
-        with torch.no_grad():
-            Wt = self._to_device(W, tdt)
-            Ct = self._to_device(C, tdt)
-            swt = self._to_device(np.asarray(sw, dtype=np.float64))
-            cb = _Codebook(torch, Wt, metric)
-            m, d = Wt.shape
-            i1, i2, dist = cb.search(Ct, second=m > 1)
-            qe = swt @ dist
-            dg = self._dgrid(grid)
-            te = swt @ (~dg.adjacent(i1, i2)).double() if m > 1 else None
-            sums = torch.zeros((m, d + 1), dtype=torch.float64, device=self.device)
-            rows = torch.cat([Ct.double(), torch.ones_like(swt)[:, None]], dim=1)
-            self._add_rows(sums, i1, rows * swt[:, None])
-            both = self.smooth(grid, kernel, sigma, sums)
-            num, den = both[:, :-1], both[:, -1]
-            Wd = Wt.double()
-            Wd = Wd + lr * (num - den[:, None] * Wd) / den.clamp(min=1.0)[:, None]
-            if metric == "cosine":
-                Wd = _normalize_rows(torch, Wd)
-            return (
-                self._numpy(Wd.to(tdt)),
-                float(qe),
-                0.0 if te is None else float(te),
-            )
+    if metric == "dot":
+        return -(C @ W.T)
+    p = 1.0 if metric == "manhattan" else float("inf")
+    return torch.cdist(C, W, p=p)
 
 
-__all__ = ["TorchBackend", "make_backend", "neighborhood"]
+__all__ = ["TorchBackend", "make_backend"]

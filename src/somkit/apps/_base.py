@@ -7,6 +7,8 @@ from pathlib import Path
 
 import matplotlib.figure
 
+from somkit._atomic import save_figure
+
 
 @dataclass
 class AppResult:
@@ -39,6 +41,6 @@ class AppResult:
         paths = []
         for stem, fig in self.figures.items():
             path = directory / f"{stem}.png"
-            fig.savefig(path, dpi=dpi, bbox_inches="tight")
+            save_figure(fig, path, dpi=dpi, bbox_inches="tight")
             paths.append(path)
         return paths

@@ -25,11 +25,23 @@ SQRT3 = math.sqrt(3)
 HEX_INNER_SQUARE = 2 / (SQRT3 + 1)
 
 
-def check_som(som):
-    """The fitted map's grid, or NotFittedError."""
+def fitted_som(model):
+    """The fitted SOM of ``model`` (a SOM or a Pipeline ending in one).
+
+    Raises NotFittedError for an unfitted map and TypeError for anything
+    that holds no map.
+    """
+    from somkit._model import unwrap
+
+    som, _ = unwrap(model)
     if not hasattr(som, "codebook_") or not hasattr(som, "grid_"):
         raise NotFittedError("this SOM is not fitted yet: call fit before plotting.")
-    return som.grid_
+    return som
+
+
+def check_som(model):
+    """The fitted map's grid, or NotFittedError (see :func:`fitted_som`)."""
+    return fitted_som(model).grid_
 
 
 def check_flat(grid, what):

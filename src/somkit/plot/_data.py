@@ -6,7 +6,7 @@ from numbers import Integral
 
 import numpy as np
 
-from somkit.plot._cells import check_som
+from somkit.plot._cells import check_som, fitted_som
 
 
 def grid_in_data(
@@ -28,7 +28,7 @@ def grid_in_data(
 
     Parameters
     ----------
-    som : fitted SOM
+    som : fitted SOM, or a Pipeline ending in one
     X : array-like of shape (n_samples, n_features), optional
         Samples drawn as small grey points under the map.
     dims : pair of int, default=(0, 1)
@@ -57,8 +57,15 @@ def grid_in_data(
     """
     from matplotlib.collections import LineCollection
 
+    from somkit._model import feature_names, to_data_units, to_map_space
+
     grid = check_som(som)
-    W = np.asarray(som.codebook_, dtype=np.float64)
+    # a Pipeline's map in the data's own units when its steps invert,
+    # otherwise everything in the map's (scaled) space
+    W = to_data_units(som)
+    if W is None:
+        W = np.asarray(fitted_som(som).codebook_, dtype=np.float64)
+        X = None if X is None else to_map_space(som, X)
     d = _check_dims(dims, W.shape[1])
     if ax is None:
         import matplotlib.pyplot as plt
@@ -82,7 +89,7 @@ def grid_in_data(
     kw.update({"zorder": 3, **(unit_kw or {})})
     ax.scatter(W[:, d[0]], W[:, d[1]], label="units", **kw)
     ax.autoscale_view()
-    names = getattr(som, "feature_names_in_", None)
+    names = feature_names(som)
     ax.set_xlabel(str(names[d[0]]) if names is not None else f"feature {d[0]}")
     ax.set_ylabel(str(names[d[1]]) if names is not None else f"feature {d[1]}")
     return ax
@@ -108,7 +115,7 @@ def history(som, *, ax=None):
 
     Parameters
     ----------
-    som : fitted SOM
+    som : fitted SOM, or a Pipeline ending in one
         Uses ``som.history_``.
     ax : matplotlib Axes, optional
         Holds the quantization error (left axis); the topographic error and
@@ -130,7 +137,7 @@ def history(som, *, ax=None):
     """
     from matplotlib.ticker import MaxNLocator
 
-    check_som(som)
+    som = fitted_som(som)
     hist = getattr(som, "history_", None) or {}
     if not hist.get("epoch"):
         raise ValueError("som.history_ is empty: the map has no training history.")

@@ -17,6 +17,7 @@ from somkit.plot._cells import (
     check_som,
     draw_cells,
     extent_of,
+    fitted_som,
     frame,
     new_axes,
     to_xy,
@@ -45,7 +46,7 @@ def umatrix(
 
     Parameters
     ----------
-    som : fitted SOM
+    som : fitted SOM, or a Pipeline ending in one
     expanded : bool, default=False
         False: one cell per unit (its mean distance to its neighbours).
         True: a cell between every pair of adjacent units as well (see
@@ -109,7 +110,7 @@ def hits(
 
     Parameters
     ----------
-    som : fitted SOM
+    som : fitted SOM, or a Pipeline ending in one
     X : array-like of shape (n_samples, n_features)
     sample_weight : array-like of shape (n_samples,), optional
         Count weighted samples instead.
@@ -198,7 +199,7 @@ def component_planes(
 
     Parameters
     ----------
-    som : fitted SOM
+    som : fitted SOM, or a Pipeline ending in one
     feature_names : sequence of str, optional
         Panel titles; default ``som.feature_names_in_`` when the map was
         fitted on a frame, else "feature 0", "feature 1", ...
@@ -232,9 +233,14 @@ def component_planes(
     >>> plot.component_planes(som, ["a", "b", "c"]).shape
     (3,)
     """
+    from somkit._model import to_data_units
+
     grid = check_som(som)
     check_flat(grid, "plot.component_planes")
-    W = np.asarray(som.codebook_, dtype=np.float64)
+    # a Pipeline's scaling is undone: prototypes in the data's own units
+    W = to_data_units(som)
+    if W is None:
+        W = np.asarray(fitted_som(som).codebook_, dtype=np.float64)
     n_features = W.shape[1]
     names = _feature_names(som, feature_names, n_features)
     cols = _pick_features(features, names, n_features)
@@ -273,10 +279,12 @@ def component_planes(
 
 def _feature_names(som, feature_names, n_features):
     if feature_names is None:
-        names = getattr(som, "feature_names_in_", None)
-        if names is None:
+        from somkit._model import feature_names as model_names
+
+        names = model_names(som)
+        if names is None or len(names) != n_features:
             return [f"feature {i}" for i in range(n_features)]
-        return [str(v) for v in names]
+        return names
     names = [str(v) for v in feature_names]
     if len(names) != n_features:
         raise ValueError(
@@ -333,7 +341,7 @@ def labels(
 
     Parameters
     ----------
-    som : fitted SOM
+    som : fitted SOM, or a Pipeline ending in one
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
         Class of each sample (any sortable values).
@@ -493,7 +501,7 @@ def images(
 
     Parameters
     ----------
-    som : fitted SOM
+    som : fitted SOM, or a Pipeline ending in one
     X : array-like of shape (n_samples, n_features)
         The samples (e.g. image features) mapped to the units.
     images : array-like

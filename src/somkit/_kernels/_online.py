@@ -22,17 +22,22 @@ import math
 import numba
 import numpy as np
 
-from somkit._kernels import adjacent, grid_dist2
+from somkit._kernels._numba import (
+    COSINE,
+    DOT,
+    EUCLIDEAN,
+    MANHATTAN,
+    adjacent,
+    grid_dist2,
+)
+from somkit._neighborhood import TOLERANCE
+from somkit._registry import NEIGHBORHOOD_ID
 
-KERNEL_ID = {
-    "gaussian": 0,
-    "bubble": 1,
-    "cut_gaussian": 2,
-    "mexican_hat": 3,
-    "triangle": 4,
-    "epanechnikov": 5,
-}
-METRIC_ID = {"euclidean": 0, "cosine": 1, "dot": 2, "manhattan": 3, "chebyshev": 4}
+GAUSSIAN = NEIGHBORHOOD_ID["gaussian"]
+BUBBLE = NEIGHBORHOOD_ID["bubble"]
+CUT_GAUSSIAN = NEIGHBORHOOD_ID["cut_gaussian"]
+MEXICAN_HAT = NEIGHBORHOOD_ID["mexican_hat"]
+TRIANGLE = NEIGHBORHOOD_ID["triangle"]
 
 #: Units with d^2 / sigma^2 beyond this get no gaussian / mexican-hat step
 #: (h < 2e-22) with a float64 codebook ...
@@ -43,19 +48,23 @@ Q_MAX_FLOAT32 = 2.0 * 30 * math.log(2.0)
 
 
 @numba.njit(cache=True, inline="always")
-def _h(kernel, d, sigma):
+def _h(nbh, d, sigma):
+    """Neighbourhood ``nbh`` (an id) at grid distance ``d``: the scalar form of
+    :func:`somkit._neighborhood.neighborhood` (tested against it)."""
     if sigma <= 0.0:
-        return 1.0 if d <= 1e-9 else 0.0
-    if kernel == 0:
+        return 1.0 if d <= TOLERANCE else 0.0
+    if nbh == GAUSSIAN:
         return math.exp(-(d * d) / (2.0 * sigma * sigma))
-    if kernel == 1:
-        return 1.0 if d <= sigma + 1e-9 else 0.0
-    if kernel == 2:
-        return math.exp(-(d * d) / (2.0 * sigma * sigma)) if d <= sigma + 1e-9 else 0.0
-    if kernel == 3:
+    if nbh == BUBBLE:
+        return 1.0 if d <= sigma + TOLERANCE else 0.0
+    if nbh == CUT_GAUSSIAN:
+        if d > sigma + TOLERANCE:
+            return 0.0
+        return math.exp(-(d * d) / (2.0 * sigma * sigma))
+    if nbh == MEXICAN_HAT:
         q = (d * d) / (sigma * sigma)
         return (1.0 - q) * math.exp(-0.5 * q)
-    if kernel == 4:
+    if nbh == TRIANGLE:
         return max(0.0, 1.0 - d / sigma)
     return max(0.0, 1.0 - (d * d) / (sigma * sigma))
 
@@ -64,14 +73,14 @@ def _h(kernel, d, sigma):
 def _add_row(metric, xk, row, dist):
     """Add feature k's term of the distance to every unit (in order over k)."""
     m = row.shape[0]
-    if metric == 0:
+    if metric == EUCLIDEAN:
         for j in range(m):
             diff = xk - row[j]
             dist[j] += diff * diff
-    elif metric == 1 or metric == 2:
+    elif metric == COSINE or metric == DOT:
         for j in range(m):
             dist[j] -= xk * row[j]
-    elif metric == 3:
+    elif metric == MANHATTAN:
         for j in range(m):
             dist[j] += abs(xk - row[j])
     else:
@@ -87,17 +96,17 @@ def _add_rows4(metric, x0, x1, x2, x3, r0, r1, r2, r3, dist):
     four terms are added pairwise, then to the running sum.
     """
     m = dist.shape[0]
-    if metric == 0:
+    if metric == EUCLIDEAN:
         for j in range(m):
             a = x0 - r0[j]
             b = x1 - r1[j]
             c = x2 - r2[j]
             e = x3 - r3[j]
             dist[j] += (a * a + b * b) + (c * c + e * e)
-    elif metric == 1 or metric == 2:
+    elif metric == COSINE or metric == DOT:
         for j in range(m):
             dist[j] -= (x0 * r0[j] + x1 * r1[j]) + (x2 * r2[j] + x3 * r3[j])
-    elif metric == 3:
+    elif metric == MANHATTAN:
         for j in range(m):
             dist[j] += (abs(x0 - r0[j]) + abs(x1 - r1[j])) + (
                 abs(x2 - r2[j]) + abs(x3 - r3[j])
@@ -222,8 +231,8 @@ def _steps(
     period,
     periodic,
     metric,
-    kernel,
-    lrs,
+    nbh,
+    rates,
     sigmas,
     lattice,
     q_max,
@@ -246,7 +255,7 @@ def _steps(
     g = np.zeros(m, dtype=WT.dtype)
     nbuf = np.zeros(m, dtype=WT.dtype)
     # rect grids: integer coordinates and a per-step table of axis factors
-    separable = lattice and kernel == 0
+    separable = lattice and nbh == GAUSSIAN
     coords = np.zeros((m, ndim), dtype=np.int64)
     sizes = np.zeros(ndim, dtype=np.int64)
     longest = 1
@@ -259,7 +268,7 @@ def _steps(
             longest = max(longest, sizes[a])
     table = np.ones(longest + 1)
     lastf = np.ones(longest + 1)
-    cutoff = kernel == 0 or kernel == 3
+    cutoff = nbh == GAUSSIAN or nbh == MEXICAN_HAT
     h_min = math.exp(-0.5 * q_max)
     # distances of the first sample; later ones are computed row by row while
     # the previous step updates that row (one pass over the codebook per step)
@@ -274,9 +283,9 @@ def _steps(
         # ---- running statistics of the codebook this sample meets
         w = sw[t]
         dc = dist[c]
-        if metric == 0:
+        if metric == EUCLIDEAN:
             r = math.sqrt(max(dc, 0.0))
-        elif metric == 1:
+        elif metric == COSINE:
             r = max(0.0, 1.0 + dc)
         else:
             r = dc
@@ -289,7 +298,7 @@ def _steps(
             if not adjacent(pos, period, periodic, c, c2, te_limit):
                 te += w
         sigma = sigmas[t]
-        rate = min(1.0, lrs[t] * sw[t])
+        rate = min(1.0, rates[t] * sw[t])
         # ---- step sizes; lo..hi spans the units that move
         use_table = separable and sigma > 0.0
         if use_table:
@@ -338,7 +347,7 @@ def _steps(
                 if cutoff and sigma > 0.0 and d2 > reach2:
                     h = 0.0
                 else:
-                    h = _h(kernel, math.sqrt(d2), sigma)
+                    h = _h(nbh, math.sqrt(d2), sigma)
                 g[j] = rate * h
                 if h != 0.0:
                     lo = min(lo, j)
@@ -353,7 +362,7 @@ def _steps(
         top = lo + span
         gs = g[lo:top]
         nxt = t + 1 < n
-        fused = nxt and metric != 1  # cosine renormalises after the update
+        fused = nxt and metric != COSINE  # cosine renormalises after the update
         if fused:
             for j in range(m):
                 dist[j] = 0
@@ -362,12 +371,21 @@ def _steps(
             d4 = d - d % 4
             x1 = X[t + 1]
             for k in range(0, d4, 4):
-                if metric == 0:
+                if metric == EUCLIDEAN:
                     # units before, inside and after the moving span
                     r0, r1, r2, r3 = WT[k], WT[k + 1], WT[k + 2], WT[k + 3]
                     y0, y1, y2, y3 = x1[k], x1[k + 1], x1[k + 2], x1[k + 3]
                     _add_rows4(
-                        0, y0, y1, y2, y3, r0[:lo], r1[:lo], r2[:lo], r3[:lo], dist[:lo]
+                        EUCLIDEAN,
+                        y0,
+                        y1,
+                        y2,
+                        y3,
+                        r0[:lo],
+                        r1[:lo],
+                        r2[:lo],
+                        r3[:lo],
+                        dist[:lo],
                     )
                     _update_sq4(
                         x[k],
@@ -386,7 +404,7 @@ def _steps(
                         dist[lo:top],
                     )
                     _add_rows4(
-                        0,
+                        EUCLIDEAN,
                         y0,
                         y1,
                         y2,
@@ -407,7 +425,7 @@ def _steps(
         else:
             for k in range(d):
                 _step_row(x[k], WT[k, lo:top], gs)
-        if metric == 1 and span > 0:
+        if metric == COSINE and span > 0:
             nrm = nbuf[lo:top]
             for j in range(span):
                 nrm[j] = 0
@@ -437,8 +455,8 @@ def online_steps(
     period,
     periodic,
     metric,
-    kernel,
-    lrs,
+    nbh,
+    rates,
     sigmas,
     lattice=False,
     te_limit=-1.0,
@@ -453,8 +471,8 @@ def online_steps(
     W : (m, d) float32 or float64 array, updated in place
     pos, period : grid positions (m, ndim) and wrap lengths (ndim,)
     periodic : bool
-    metric, kernel : int ids (METRIC_ID, KERNEL_ID)
-    lrs, sigmas : (n,) float64 learning rate and radius per presentation
+    metric, nbh : int ids (``somkit._registry.METRIC_ID``, ``NEIGHBORHOOD_ID``)
+    rates, sigmas : (n,) float64 learning rate and radius per presentation
     lattice : bool
         The positions are integer coordinates of a rect grid (enables the
         separable gaussian).
@@ -477,8 +495,8 @@ def online_steps(
         np.ascontiguousarray(period, dtype=np.float64),
         bool(periodic),
         int(metric),
-        int(kernel),
-        np.ascontiguousarray(lrs, dtype=np.float64),
+        int(nbh),
+        np.ascontiguousarray(rates, dtype=np.float64),
         np.ascontiguousarray(sigmas, dtype=np.float64),
         bool(lattice),
         Q_MAX_FLOAT32 if W.dtype == np.float32 else Q_MAX,

@@ -1,0 +1,155 @@
+"""The backend interface: what a backend computes, and what it declares.
+
+A backend owns every computation that touches the data or the codebook
+arrays; the training driver (``somkit._train``) writes each update rule once
+over these primitives, and the estimator never calls a kernel directly.
+
+Arrays: ``X`` is the user's input in the backend's native form (numpy arrays
+and memmaps, torch tensors, dask arrays). The codebook ``W`` and the per-unit
+sums live in the backend's array type between :meth:`Backend.asarray` and
+:meth:`Backend.to_numpy`; sums are float64. Results of the passes over the
+data follow the input: numpy for in-memory input, lazy dask arrays for dask
+input (``lazy = True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Backend:
+    """Base class of the numpy, torch and dask backends.
+
+    Subclasses set the class attributes and implement the methods that raise
+    ``NotImplementedError`` here. The array helpers default to numpy.
+
+    Attributes
+    ----------
+    name : str
+        "numpy", "torch" or "dask".
+    algorithms : tuple of str
+        Training rules this backend runs (others are refused by the resolver).
+    lazy : bool
+        Per-sample results are lazy arrays (dask) rather than numpy arrays.
+    device : str or None
+        Where the work runs ("cpu", "cuda:0", ...; None for numpy and dask).
+    """
+
+    name = "abstract"
+    algorithms = ("batch", "minibatch")
+    lazy = False
+    device = None
+
+    def describe(self):
+        """A short description, e.g. ``"torch on cuda:0"``."""
+        return self.name if self.device is None else f"{self.name} on {self.device}"
+
+    # ------------------------------------------------------- codebook arrays
+    def asarray(self, W):
+        """The codebook ``W`` (a numpy array) in this backend's array type."""
+        return W
+
+    def to_numpy(self, A):
+        """A backend array as a numpy array."""
+        return np.asarray(A)
+
+    def concat(self, sums, wsum):
+        """``[sums | wsum]`` as one float64 (n_units, k) array (wsum 1-D or 2-D)."""
+        wsum = wsum[:, None] if wsum.ndim == 1 else wsum
+        return np.concatenate([sums, wsum], axis=1)
+
+    def float64(self, A):
+        """A float64 copy of ``A``."""
+        return np.array(A, dtype=np.float64)
+
+    def numpy_dtype(self, A):
+        """The numpy dtype matching a backend array's dtype."""
+        return np.dtype(A.dtype)
+
+    def cast(self, A, like):
+        """``A`` in the dtype of ``like``."""
+        return A.astype(like.dtype, copy=False)
+
+    def where(self, cond, a, b):
+        return np.where(cond, a, b)
+
+    def clip_min(self, A, low):
+        return np.maximum(A, low)
+
+    def max(self, A):
+        """The largest entry as a Python float."""
+        return float(np.max(A)) if np.size(A) else 0.0
+
+    def normalize_rows(self, A):
+        from somkit._kernels import normalize_rows
+
+        return normalize_rows(A)
+
+    # --------------------------------------------------- passes over the data
+    def bmu(self, X, W, metric, *, second=False, batch_size=None):
+        """``(idx, dist[, idx2])``: BMU, distance to it, runner-up per row."""
+        raise NotImplementedError
+
+    def distances(self, X, W, metric, *, batch_size=None):
+        """Distances of every row to every unit, (n_samples, n_units)."""
+        raise NotImplementedError
+
+    def stats(
+        self,
+        X,
+        W,
+        metric,
+        *,
+        sample_weight=None,
+        grid=None,
+        adjacency="edges",
+        batch_size=None,
+    ):
+        """``{"qe_sum", "te_sum", "weight"}`` of X (floats; no per-row arrays)."""
+        raise NotImplementedError
+
+    def batch_sums(
+        self,
+        X,
+        W,
+        metric,
+        sample_weight=None,
+        *,
+        batch_size=None,
+        grid=None,
+        factored=None,
+    ):
+        """One pass of the batch rule: ``(sums, wsum, stats)``.
+
+        ``sums`` (n_units, n_features) and ``wsum`` (n_units,) are float64
+        arrays of this backend; ``stats`` as :meth:`stats` (TE on ``grid``'s
+        edges). ``factored`` (``somkit._kernels.Factored``) is a hint that
+        ``W`` has low rank; backends may ignore it.
+        """
+        raise NotImplementedError
+
+    def take(self, X, rows, dtype, metric):
+        """Rows ``rows`` of X as one prepared block (dtype, cosine: unit rows)."""
+        raise NotImplementedError
+
+    def minibatch_sums(self, C, W, metric, sample_weight, grid):
+        """``(sums, wsum, qe_sum, te_sum)`` of one block from :meth:`take`."""
+        raise NotImplementedError
+
+    def smooth(self, grid, neighborhood, sigma, values):
+        """Neighbourhood-weighted sums ``H @ values`` over the grid."""
+        raise NotImplementedError
+
+    def moments(self, X, sample_weight=None):
+        """Weighted mean and population covariance of X (numpy, float64)."""
+        raise NotImplementedError
+
+    def online_steps(self, C, sw, W, grid, metric, neighborhood, rates, sigmas):
+        """The sequential rule over the rows of C (in place on W)."""
+        raise NotImplementedError(f"the {self.name} backend has no online rule")
+
+    def training(self):
+        """Context held around a whole training run (buffers, thread state)."""
+        import contextlib
+
+        return contextlib.nullcontext()

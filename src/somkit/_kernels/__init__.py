@@ -1,0 +1,57 @@
+"""Array kernels of the numpy backend, one module per concern.
+
+* :mod:`._threads` threads, BLAS state and buffers kept across passes;
+* :mod:`._distances` chunking and dense sample-unit distances;
+* :mod:`._numba` compiled per-row loops (BMU top-2, distances, sums);
+* :mod:`._search` the BMU search and the passes over the data;
+* :mod:`._moments` chunked weighted mean and covariance;
+* :mod:`._smooth` neighbourhood smoothing of per-unit values;
+* :mod:`._online` the sequential (online) rule.
+
+Pure functions on arrays: no validation, no estimator state. The numpy
+backend (``somkit._backends.numpy``) exposes them through the backend
+interface; nothing else should need to import them.
+"""
+
+from somkit._kernels._distances import (
+    as_chunk,
+    chunk_rows,
+    iter_chunks,
+    normalize_rows,
+    pairwise_distances,
+)
+from somkit._kernels._moments import moments
+from somkit._kernels._search import (
+    Codebook,
+    Factored,
+    batch_sums,
+    bmu,
+    bmu_stats,
+    distances,
+    minibatch_sums,
+    te_limit,
+)
+from somkit._kernels._smooth import DENSE_UNITS, smooth
+from somkit._kernels._threads import blas_single_thread, n_workers, reuse_buffers
+
+__all__ = [
+    "DENSE_UNITS",
+    "Codebook",
+    "Factored",
+    "as_chunk",
+    "batch_sums",
+    "blas_single_thread",
+    "bmu",
+    "bmu_stats",
+    "chunk_rows",
+    "distances",
+    "iter_chunks",
+    "minibatch_sums",
+    "moments",
+    "n_workers",
+    "normalize_rows",
+    "pairwise_distances",
+    "reuse_buffers",
+    "smooth",
+    "te_limit",
+]

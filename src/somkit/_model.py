@@ -1,0 +1,271 @@
+"""What a user trained: a SOM, or a pipeline of preprocessing steps and a SOM.
+
+A model is what every entry point answers with: the command line saves a
+:class:`sklearn.pipeline.Pipeline` (its scaler, then the map), and
+:func:`load` returns it, so ``load(path).predict(raw_columns)`` gives the
+command line's answers. Plots, metrics and reports take either form and
+call :func:`unwrap` to reach the map, :func:`to_map_space` to send data
+through the earlier steps, and :func:`to_data_units` to show prototypes in
+the data's own units.
+
+Only steps whose fitted state is plain arrays can be stored without pickle:
+the SOM, :class:`~sklearn.preprocessing.StandardScaler` and
+:class:`~sklearn.preprocessing.MinMaxScaler`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from somkit._io import decode, encode, read_model, write_model
+from somkit._som import SOM
+
+__all__ = [
+    "feature_names",
+    "load",
+    "preprocessing",
+    "save",
+    "to_data_units",
+    "to_map_space",
+    "unwrap",
+]
+
+#: Fitted attributes stored for each preprocessing class (those present).
+_SCALER_STATE = {
+    "StandardScaler": (
+        "mean_",
+        "scale_",
+        "var_",
+        "n_samples_seen_",
+        "n_features_in_",
+        "feature_names_in_",
+    ),
+    "MinMaxScaler": (
+        "min_",
+        "scale_",
+        "data_min_",
+        "data_max_",
+        "data_range_",
+        "n_samples_seen_",
+        "n_features_in_",
+        "feature_names_in_",
+    ),
+}
+
+
+def _scaler_class(name):
+    from sklearn import preprocessing
+
+    return getattr(preprocessing, name)
+
+
+# ------------------------------------------------------------------ unwrap
+def _is_map(obj):
+    # a SOM, or any object shaped like a fitted one (codebook_ and grid_)
+    return isinstance(obj, SOM) or (hasattr(obj, "codebook_") and hasattr(obj, "grid_"))
+
+
+def unwrap(model):
+    """``(som, prefix)``: the map at the end of ``model`` and the steps before it.
+
+    ``prefix`` is a Pipeline of the earlier steps, or None for a bare SOM.
+    Raises TypeError for anything else.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> som, prefix = unwrap(make_pipeline(StandardScaler(), SOM((2, 2))))
+    >>> type(som).__name__, len(prefix)
+    ('SOM', 1)
+    """
+    if _is_map(model):
+        return model, None
+    steps = getattr(model, "steps", None)
+    if steps and _is_map(steps[-1][1]):
+        return steps[-1][1], (model[:-1] if len(steps) > 1 else None)
+    raise TypeError(
+        "expected a somkit.SOM or a scikit-learn Pipeline ending in a SOM, got "
+        f"{type(model).__name__}."
+    )
+
+
+def to_map_space(model, X):
+    """X sent through the steps before the map (unchanged for a bare SOM)."""
+    _, prefix = unwrap(model)
+    return X if prefix is None else prefix.transform(X)
+
+
+def feature_names(model):
+    """Names of the model's input features, or None when it was fit unnamed."""
+    som, prefix = unwrap(model)
+    holder = som if prefix is None else prefix
+    names = getattr(holder, "feature_names_in_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def to_data_units(model, W=None):
+    """Codebook rows (default: the map's) mapped back through the earlier steps.
+
+    Returns None when a step cannot be inverted.
+    """
+    som, prefix = unwrap(model)
+    W = np.asarray(som.codebook_ if W is None else W, dtype=np.float64)
+    if prefix is None:
+        return W
+    for _, step in reversed(prefix.steps):
+        if not hasattr(step, "inverse_transform"):
+            return None
+        W = np.asarray(step.inverse_transform(W), dtype=np.float64)
+    return W
+
+
+def preprocessing(model):
+    """The model's preprocessing in words: "standard", "minmax" or "none".
+
+    Examples
+    --------
+    >>> preprocessing(SOM())
+    'none'
+    """
+    _, prefix = unwrap(model)
+    if prefix is None:
+        return "none"
+    names = {"StandardScaler": "standard", "MinMaxScaler": "minmax"}
+    return ", ".join(
+        names.get(type(s).__name__, type(s).__name__) for _, s in prefix.steps
+    )
+
+
+# -------------------------------------------------------------- save, load
+def _scaler_step(name, est):
+    cls = type(est).__name__
+    if cls not in _SCALER_STATE:
+        raise TypeError(
+            f"cannot store step {name!r} ({cls}) in a somkit model file: only "
+            f"{', '.join(sorted(_SCALER_STATE))} and SOM steps can be saved "
+            "without pickle."
+        )
+    arrays = {}
+    state = {}
+    for attr in _SCALER_STATE[cls]:
+        if hasattr(est, attr):
+            value = getattr(est, attr)
+            if attr == "feature_names_in_":
+                value = np.asarray(value, dtype=str)
+            state[attr] = encode(value, arrays, attr)
+    params = {k: encode(v, arrays, f"param__{k}") for k, v in est.get_params().items()}
+    return {
+        "name": name,
+        "class": cls,
+        "params": params,
+        "state": state,
+        "arrays": arrays,
+    }
+
+
+def save(model, path):
+    """Write a fitted SOM, or a Pipeline of scalers and a SOM, to ``path``.
+
+    The file is ``.npz`` + JSON metadata (no pickle), written atomically;
+    :func:`load` reads it back.
+
+    Parameters
+    ----------
+    model : SOM or Pipeline
+    path : str or Path
+
+    Returns
+    -------
+    path
+    """
+    som, prefix = unwrap(model)
+    steps = []
+    if prefix is not None:
+        for name, est in prefix.steps:
+            steps.append(_scaler_step(name, est))
+    steps.append(som._to_step(model.steps[-1][0] if prefix is not None else "som"))
+    write_model(path, steps)
+    return path
+
+
+def _build_scaler(step):
+    if step["class"] == "v1-scaler":
+        return _v1_scaler(step["state"])
+    cls = _scaler_class(step["class"])
+    arrays = step["arrays"]
+    est = cls(**{k: decode(v, arrays) for k, v in step["params"].items()})
+    for attr, value in step["state"].items():
+        value = decode(value, arrays)
+        if attr == "feature_names_in_":
+            value = np.asarray(value, dtype=object)
+        setattr(est, attr, value)
+    return est
+
+
+def _v1_scaler(state):
+    """The format-1 ``scaler_`` dict as a fitted scikit-learn scaler."""
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    spec = state["scaler"]
+    scale = np.asarray(spec["scale"], dtype=np.float64)
+    if spec["kind"] == "standard":
+        est = StandardScaler()
+        est.mean_ = np.asarray(spec["mean"], dtype=np.float64)
+        est.scale_ = scale
+        est.var_ = scale**2
+    elif spec["kind"] == "minmax":
+        est = MinMaxScaler()
+        est.data_min_ = np.asarray(spec["min"], dtype=np.float64)
+        est.data_range_ = scale
+        est.data_max_ = est.data_min_ + scale
+        est.scale_ = 1.0 / scale
+        est.min_ = -est.data_min_ / scale
+    else:
+        raise ValueError(f"unknown scaler kind {spec['kind']!r}")
+    est.n_features_in_ = len(scale)
+    est.n_samples_seen_ = 0
+    if state.get("feature_names_in") is not None:
+        est.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+    return est
+
+
+def load(path):
+    """Load a model written by :meth:`SOM.save`, :func:`save` or ``somkit fit``.
+
+    Returns the SOM, or a :class:`sklearn.pipeline.Pipeline` whose last step
+    is the SOM when the file holds preprocessing (the command line's
+    scaling): its ``predict``/``transform``/``decision_function`` take the
+    raw columns. No pickle is involved.
+
+    Raises
+    ------
+    ValueError
+        For a truncated or foreign file, a file holding object arrays, a
+        model from a newer format version, or inconsistent contents.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from sklearn.datasets import load_iris
+    >>> from somkit import SOM, load
+    >>> X = load_iris().data
+    >>> som = SOM((4, 4), random_state=0).fit(X)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.npz")
+    >>> _ = som.save(path)
+    >>> bool((load(path).predict(X) == som.predict(X)).all())
+    True
+    """
+    _, steps = read_model(path)
+    try:
+        if not steps or steps[-1]["class"] != "SOM":
+            raise ValueError("the last step is not a SOM")
+        built = [(s["name"], _build_scaler(s)) for s in steps[:-1]]
+        som = SOM._from_step(steps[-1])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{path}: inconsistent somkit model file ({exc}).") from None
+    if not built:
+        return som
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([*built, (steps[-1]["name"], som)])

@@ -1,0 +1,93 @@
+"""Rules shared by every entry point: the default radius and the automatic grid.
+
+``SOM``, ``SOMClustering``, ``reduce`` and the command line all size maps
+and choose radii through these functions, so a map trained from Python and
+one trained from the terminal on the same data are the same map.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Final radius of :func:`default_radius` for ``SOM``: units stay close
+#: enough to their neighbours that the map keeps its order.
+END_RADIUS = 1.5
+#: Units per square root of the number of samples for ``grid="auto"``, as in
+#: the SOM Toolbox (``som_topol_struct``).
+UNITS_PER_ROOT = 5.0
+
+
+def default_radius(shape, end=END_RADIUS):
+    """The radius schedule used when ``radius=None``.
+
+    Linear decay from a quarter of the largest grid side (at least 1) to
+    ``end`` grid units (or to the start value if that is smaller). With the
+    PCA initialisation the map starts ordered, so a moderate start radius
+    keeps it ordered while the small end radius lets units fit the data.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Grid shape.
+    end : float, default=1.5
+        Final radius (``SOMClustering`` and ``reduce`` use 0.5).
+
+    Returns
+    -------
+    LinearDecay
+
+    Examples
+    --------
+    >>> default_radius((20, 20))
+    LinearDecay(start=5.0, end=1.5)
+    """
+    from somkit._schedules import LinearDecay
+
+    start = max(max(shape) / 4.0, 1.0)
+    return LinearDecay(start, min(float(end), start))
+
+
+def grid_shape(
+    n_samples,
+    eigenvalues,
+    *,
+    units_per_root=UNITS_PER_ROOT,
+    min_units=4,
+    max_units=None,
+    min_cols=1,
+):
+    """Grid shape for ``n_samples`` rows with the given leading eigenvalues.
+
+    About ``units_per_root * sqrt(n_samples)`` units (clipped to
+    ``[min_units, max_units]``); the two sides in the ratio of the standard
+    deviations along the two leading principal components, the longer side
+    first. One eigenvalue (one feature) gives a chain unless ``min_cols``
+    asks for a 2-D map (then the sides are equal).
+
+    Parameters
+    ----------
+    n_samples : float
+        Number of samples (total sample weight when weights are given, so
+        that weights act like repeated rows).
+    eigenvalues : sequence of float
+        The leading covariance eigenvalues, largest first (one or two).
+
+    Examples
+    --------
+    >>> grid_shape(150, [4.0, 1.0])
+    (12, 5)
+    """
+    munits = max(int(min_units), int(round(units_per_root * math.sqrt(n_samples))))
+    if max_units is not None:
+        munits = min(munits, int(max_units))
+    ev = [max(float(v), 0.0) for v in eigenvalues]
+    if len(ev) < 2 and min_cols <= 1:
+        return (munits,)
+    if len(ev) < 2 or ev[0] <= 0:
+        ratio = 1.0
+    else:
+        ratio = math.sqrt(ev[0] / ev[1]) if ev[1] > 0 else float(munits)
+    ratio = min(max(ratio, 1.0), float(munits))
+    rows = max(1, int(round(math.sqrt(munits * ratio))))
+    cols = max(int(min_cols), 1, int(round(munits / rows)))
+    return (rows, cols) if cols > 1 else (rows,)

@@ -1,0 +1,252 @@
+"""``somkit plot``, ``somkit report`` and ``somkit demo``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from somkit.cli._app import CliError, cli, one_line
+from somkit.cli._commands import load_model
+from somkit.cli._options import (
+    PLOT_FORMATS,
+    PLOT_KINDS,
+    SHAPE,
+    check_output_dir,
+    check_parent,
+    grid_text,
+    say,
+    start_agg,
+    training_options,
+)
+
+
+# -------------------------------------------------------------------- plot
+def _image_shape(dataset, n_features, shape):
+    from somkit._data import is_square
+
+    if shape is not None:
+        if int(np.prod(shape)) != n_features:
+            raise CliError(
+                f"--image-shape {grid_text(shape)} has {int(np.prod(shape))} "
+                f"pixels but the data has {n_features} features."
+            )
+        return shape
+    if dataset.image_shape is not None:
+        return dataset.image_shape
+    if is_square(n_features):
+        side = int(round(n_features**0.5))
+        return (side, side)
+    raise CliError(
+        f"cannot tell the image shape of {n_features} features; give --image-shape HxW."
+    )
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option(
+    "--kind",
+    "-k",
+    type=click.Choice(PLOT_KINDS),
+    default="umatrix",
+    show_default=True,
+    help="Which figure.",
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    help="Data for hits, labels and images (scaled with the model's scaler).",
+)
+@click.option("--label-column", metavar="NAME", help="Class column (kind labels).")
+@click.option(
+    "--image-shape",
+    type=SHAPE,
+    help="Pixel shape of each row for kind images (default: square, or the "
+    ".npy array's shape).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Figure file: .png, .svg or .pdf.",
+)
+@click.option("--dpi", type=click.IntRange(min=10), default=120, show_default=True)
+def plot(model, kind, data, label_column, image_shape, output, dpi):
+    """Draw one figure of a trained map.
+
+    \b
+    umatrix   distances between neighbouring units (light = clusters)
+    expanded  U-matrix with a cell between every pair of neighbours
+    hits      samples per unit (needs --data)
+    planes    one map per feature, in the data's units
+    labels    class markers per unit (needs --data and --label-column)
+    images    a sample drawn as an image per unit (needs --data)
+    history   quantization/topographic error and radius per epoch
+    """
+    suffix = Path(output).suffix.lower()
+    if suffix not in PLOT_FORMATS:
+        raise CliError(f"figure file must end in .png, .svg or .pdf, got {output!r}.")
+    check_parent(output)
+    start_agg()
+    from somkit import report
+    from somkit._atomic import save_figure
+
+    som = load_model(model)
+    dataset = None
+    if kind in ("hits", "labels", "images"):
+        if data is None:
+            raise CliError(f"--kind {kind} needs --data DATA.")
+    if kind == "labels" and label_column is None:
+        raise CliError("--kind labels needs --label-column NAME.")
+    if data is not None:
+        from somkit._data import load_for_model
+
+        dataset = load_for_model(data, som, label_column=label_column)
+    if kind == "images":
+        image_shape = _image_shape(dataset, dataset.n_features, image_shape)
+    fig = report.figure(som, kind, dataset, image_shape=image_shape)
+    try:
+        save_figure(fig, output, dpi=dpi, bbox_inches="tight")
+    finally:
+        report.close(fig)
+    click.echo(f"wrote {output}", err=True)
+
+
+# ------------------------------------------------------------------ report
+@cli.command("report")
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write (index.html and, when training, model.npz).",
+)
+@click.option(
+    "--model",
+    type=click.Path(dir_okay=False),
+    help="Use this trained map instead of training one.",
+)
+@click.option("--title", help="Report title (default: from the data file name).")
+@training_options
+def report_cmd(data, output, model, title, **opts):
+    """Train a map on DATA (or use --model) and write an HTML report.
+
+    OUTPUT/index.html is one self-contained file (figures embedded) with the
+    U-matrix, expanded U-matrix, hit map, component planes, class map (with
+    --label-column), training history, quality measures with plain-words
+    warnings, the parameters and a data summary.
+    """
+    from somkit import report, save
+    from somkit._data import load_data, load_for_model
+    from somkit.cli._training import train
+
+    start_agg()
+    out = check_output_dir(output)
+    columns, label_column = opts.pop("columns"), opts.pop("label_column")
+    seconds = None
+    if model is not None:
+        som = load_model(model)
+        if columns is not None:
+            raise CliError(
+                "--columns cannot be used with --model (the model's columns are used)."
+            )
+        dataset = load_for_model(data, som, label_column=label_column)
+        model_path = None
+    else:
+        dataset = load_data(data, columns=columns, label_column=label_column)
+        som, seconds = train(dataset, opts)
+        model_path = out / "model.npz"
+        save(som, model_path)
+    tic = time.perf_counter()
+    path = report.write_report(
+        som,
+        dataset,
+        out,
+        title=title,
+        train_seconds=seconds,
+        model_file=model_path.name if model_path is not None else model,
+    )
+    say(
+        opts["quiet"],
+        f"wrote {path} in {time.perf_counter() - tic:.1f} s"
+        + (f" (model: {model_path})" if model_path is not None else ""),
+    )
+
+
+# -------------------------------------------------------------------- demo
+@cli.command()
+@click.argument("names", nargs=-1, required=True, metavar="NAME... | all")
+@click.option(
+    "-o",
+    "--output",
+    default="demo-output",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the figures and index.html.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quick", is_flag=True, help="Smaller data and fewer epochs (fast).")
+@click.option(
+    "--images",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="deep-features only: your own folder of photos, one subfolder per class.",
+)
+def demo(names, output, seed, quick, images):
+    """Run the seed applications and write their figures and an index.html.
+
+    NAME is one of the applications (see 'somkit demo list') or 'all'.
+    The deep-features application runs only when the somkit[deep] extra is
+    installed; 'all' skips it with a note otherwise.
+    """
+    from somkit import apps, report
+
+    present = list(apps.APPS)
+    if names == ("list",):
+        click.echo("\n".join(present))
+        return
+    run_all = "all" in names
+    if run_all and len(names) > 1:
+        raise CliError("give either 'all' or application names, not both.")
+    chosen = present if run_all else list(dict.fromkeys(names))
+    unknown = [n for n in chosen if n not in present]
+    if unknown:
+        raise CliError(
+            f"unknown application(s) {', '.join(map(repr, unknown))}; choose from "
+            f"{', '.join(present)} or all."
+        )
+    if images is not None and chosen != ["deep-features"]:
+        raise CliError("--images applies to the deep-features application only.")
+    start_agg()
+    out = check_output_dir(output)
+    entries, skipped = [], []
+    for name in chosen:
+        click.echo(f"{name}: running ...", err=True)
+        tic = time.perf_counter()
+        try:
+            module = apps.APPS[name]
+            extra = {} if images is None else {"images_dir": images}
+            result = module.run(random_state=seed, quick=quick, **extra)
+        except ImportError as exc:
+            if not run_all:
+                raise
+            reason = one_line(exc)
+            skipped.append((name, reason))
+            click.echo(f"{name}: skipped ({reason})", err=True)
+            continue
+        seconds = time.perf_counter() - tic
+        try:
+            paths = result.save(out / name)
+        finally:
+            for fig in result.figures.values():
+                report.close(fig)
+        entries.append(
+            (result, [p.relative_to(out).as_posix() for p in paths], seconds)
+        )
+        click.echo(f"{name}: {len(paths)} figure(s) in {seconds:.1f} s", err=True)
+    index = report.write_demo_index(entries, out, skipped=skipped)
+    click.echo(f"open {index}")
