@@ -22,8 +22,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m somkit demo all -o demo-output
 
+# runs tests/ and the docstring examples of src/somkit (pyproject testpaths)
 test: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider tests
+	MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
 

@@ -37,7 +37,8 @@ def atomic_write(path, mode="wb", encoding=None, newline=None):
     >>> target = os.path.join(tempfile.mkdtemp(), "out.txt")
     >>> with atomic_write(target, "w") as fh:
     ...     _ = fh.write("done")
-    >>> open(target).read()
+    >>> with open(target) as fh:
+    ...     fh.read()
     'done'
     """
     if mode not in ("wb", "w"):

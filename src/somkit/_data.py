@@ -407,7 +407,8 @@ def load_data(path, columns=None, label_column=None, id_column=None):
     --------
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "d.csv")
-    >>> _ = open(path, "w").write("a,b,kind\\n1,2,x\\n3,4,y\\n")
+    >>> with open(path, "w") as fh:
+    ...     _ = fh.write("a,b,kind\\n1,2,x\\n3,4,y\\n")
     >>> d = load_data(path, label_column="kind")
     >>> d.X.tolist(), d.feature_names, d.labels.tolist()
     ([[1.0, 2.0], [3.0, 4.0]], ['a', 'b'], ['x', 'y'])

@@ -54,8 +54,8 @@ class Grid:
     >>> g = Grid((2, 3), topology="hex")
     >>> g.n_units
     6
-    >>> sorted(g.neighbors(4).tolist())
-    [0, 1, 3, 5]
+    >>> sorted(g.neighbors(4).tolist())  # unit (1, 1): odd row, shifted right
+    [1, 2, 3, 5]
     """
 
     def __init__(self, shape, topology="rect", periodic=False):

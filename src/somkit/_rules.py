@@ -74,8 +74,8 @@ def grid_shape(
 
     Examples
     --------
-    >>> grid_shape(150, [4.0, 1.0])
-    (12, 5)
+    >>> grid_shape(150, [4.0, 1.0])  # 61 units, sides about 2:1
+    (11, 6)
     """
     munits = max(int(min_units), int(round(units_per_root * math.sqrt(n_samples))))
     if max_units is not None:

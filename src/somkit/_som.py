@@ -27,6 +27,7 @@ from sklearn.utils.validation import (
 from somkit._backends import input_kind, resolve
 from somkit._grid import Grid
 from somkit._registry import (
+    ADJACENCIES,
     ALGORITHMS,
     BACKENDS,
     DTYPES,
@@ -540,25 +541,47 @@ default="pca"
         check_is_fitted(self, "codebook_")
         return self.outlier_threshold_ + self.score_samples(X)
 
+    def _quality(self, X, sample_weight=None, adjacency=None):
+        """QE and TE sums of X from the backend (``somkit.metrics`` uses it).
+
+        Returns ``{"qe_sum", "te_sum", "weight"}``; TE only with an adjacency.
+        """
+        X, backend = self._prepare(X)
+        sw = None
+        if sample_weight is not None:
+            sw = _check_sample_weight(
+                sample_weight, np.empty((X.shape[0], 0)), dtype=np.float64
+            )
+        return backend.stats(
+            X,
+            self.codebook_,
+            self.metric,
+            sample_weight=sw,
+            grid=None if adjacency is None else self.grid_,
+            adjacency=adjacency or "edges",
+            batch_size=self.batch_size,
+        )
+
     def score(self, X, y=None, sample_weight=None):
         """Minus the (weighted) quantization error on X."""
-        from somkit.metrics import quantization_error
-
-        return -quantization_error(self, X, sample_weight=sample_weight)
+        return -self.quantization_error(X, sample_weight=sample_weight)
 
     def quantization_error(self, X, sample_weight=None):
-        """Mean distance of the samples to their BMU."""
-        from somkit.metrics import quantization_error
-
-        return quantization_error(self, X, sample_weight=sample_weight)
+        """Mean distance of the samples to their BMU (see ``somkit.metrics``)."""
+        stats = self._quality(X, sample_weight)
+        return float(stats["qe_sum"] / stats["weight"])
 
     def topographic_error(self, X, adjacency="edges", sample_weight=None):
-        """Share of samples whose two best units are not adjacent."""
-        from somkit.metrics import topographic_error
+        """Share of samples whose two best units are not adjacent.
 
-        return topographic_error(
-            self, X, adjacency=adjacency, sample_weight=sample_weight
-        )
+        See :func:`somkit.metrics.topographic_error` for ``adjacency``.
+        """
+        check_choice("adjacency", adjacency, ADJACENCIES)
+        if self.grid_.n_units < 2:
+            check_is_fitted(self, "codebook_")
+            return 0.0
+        stats = self._quality(X, sample_weight, adjacency)
+        return float(stats["te_sum"] / stats["weight"])
 
     # ----------------------------------------------------------- state, files
     def save(self, path):

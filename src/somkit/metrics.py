@@ -13,8 +13,6 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight
 
-from somkit._registry import ADJACENCIES, check_choice
-
 __all__ = [
     "distortion",
     "quantization_error",
@@ -37,18 +35,6 @@ def _prepare(model, X, sample_weight=None):
     return som, X, backend, sw
 
 
-def _stats(som, X, backend, sw, adjacency=None):
-    return backend.stats(
-        X,
-        som.codebook_,
-        som.metric,
-        sample_weight=sw,
-        grid=None if adjacency is None else som.grid_,
-        adjacency=adjacency or "edges",
-        batch_size=som.batch_size,
-    )
-
-
 def quantization_error(model, X, sample_weight=None):
     """Mean distance (in the map's metric) of the samples to their BMU.
 
@@ -61,9 +47,10 @@ def quantization_error(model, X, sample_weight=None):
     >>> quantization_error(som, X) < 0.5
     True
     """
-    som, X, backend, sw = _prepare(model, X, sample_weight)
-    stats = _stats(som, X, backend, sw)
-    return float(stats["qe_sum"] / stats["weight"])
+    from somkit._model import to_map_space, unwrap
+
+    som, _ = unwrap(model)
+    return som.quantization_error(to_map_space(model, X), sample_weight)
 
 
 def topographic_error(model, X, adjacency="edges", sample_weight=None):
@@ -75,12 +62,10 @@ def topographic_error(model, X, adjacency="edges", sample_weight=None):
         "edges": grid distance 1 (4 neighbours on rect, 6 on hex);
         "diagonal" also accepts the rect diagonals (8 neighbours).
     """
-    check_choice("adjacency", adjacency, ADJACENCIES)
-    som, X, backend, sw = _prepare(model, X, sample_weight)
-    if som.grid_.n_units < 2:
-        return 0.0
-    stats = _stats(som, X, backend, sw, adjacency)
-    return float(stats["te_sum"] / stats["weight"])
+    from somkit._model import to_map_space, unwrap
+
+    som, _ = unwrap(model)
+    return som.topographic_error(to_map_space(model, X), adjacency, sample_weight)
 
 
 def _distortion_part(C, idx, sw, W, grid, neighborhood_name, radius, metric):

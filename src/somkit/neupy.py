@@ -59,6 +59,19 @@ NeuPy bugs fixed here
 somkit additions: ``random_state`` (NeuPy drew from NumPy's global
 generator) and :meth:`SOFM.epoch_parameters` (the decayed values of an
 epoch).
+
+What is shared with :class:`somkit.SOM`
+---------------------------------------
+The grid coordinates come from :class:`somkit._grid.Grid`, the radius decay
+is :class:`somkit.schedules.StepDecay` (NeuPy's stepwise schedule), the
+principal components of ``init_pca`` come from the same solver as the SOM's
+PCA initialisation, and "euclid"/"dot_product"/"cos" are the registry's
+"euclidean"/"dot"/"cosine". The step itself stays NeuPy's own kernel
+(:func:`_sofm_epoch`): its neighbourhood is not a function of the grid
+distance (the mean of per-axis gaussians inside a Euclidean disc on rect
+grids, hop counts on hexagon grids) and its training error is measured on
+the updated units, so the shared online rule cannot reproduce NeuPy's
+numbers, which the tests pin.
 """
 
 from __future__ import annotations
@@ -70,9 +83,18 @@ from numbers import Integral, Real
 import numba
 import numpy as np
 
+from somkit._grid import Grid
+from somkit._registry import METRIC_ID
+from somkit._schedules import StepDecay
+
+EUCLIDEAN = METRIC_ID["euclidean"]
+COSINE = METRIC_ID["cosine"]
+
 __all__ = ["SOFM", "StopTraining"]
 
 _DISTANCES = ("euclid", "dot_product", "cos")
+#: NeuPy's distance names as the registry's metrics (their ids reach the kernel).
+_METRIC_OF = {"euclid": "euclidean", "dot_product": "dot", "cos": "cosine"}
 _GRID_TYPES = ("rect", "hexagon")
 _WEIGHT_INITS = ("sample_from_data", "init_pca")
 
@@ -123,7 +145,7 @@ def _winner(x, W, metric, xnorm):
     c = -1
     for j in range(m):
         s = 0.0
-        if metric == 0:
+        if metric == EUCLIDEAN:
             for k in range(f):
                 t = x[k] - W[k, j]
                 s += t * t
@@ -133,7 +155,7 @@ def _winner(x, W, metric, xnorm):
             for k in range(f):
                 s += x[k] * W[k, j]
                 wn += W[k, j] * W[k, j]
-            if metric == 2:
+            if metric == COSINE:
                 s = s / (xnorm * math.sqrt(wn))
         if s != s:  # NaN: numpy's argmax returns the first NaN
             return j
@@ -158,7 +180,7 @@ def _sofm_epoch(X, W, coords, hexagon, metric, radius, step, table):
     for t in range(n):
         x = X[t]
         xnorm = 0.0
-        if metric == 2:
+        if metric == COSINE:
             for k in range(f):
                 xnorm += x[k] * x[k]
             xnorm = math.sqrt(xnorm)
@@ -190,7 +212,7 @@ def _sofm_epoch(X, W, coords, hexagon, metric, radius, step, table):
                 err += abs(diff[k])
                 W[k, j] += g * diff[k]
                 nrm += W[k, j] * W[k, j]
-            if metric == 2:
+            if metric == COSINE:
                 nrm = math.sqrt(nrm)
                 for k in range(f):
                     W[k, j] /= nrm
@@ -257,24 +279,29 @@ def _pca_weight(X, grid_shape):
     [-1, 1] per axis; axis ``a`` (counting only axes with more than one unit)
     moves along the ``a``-th principal component of the standardised data,
     scaled by that component's variance (NeuPy's choice); the result is
-    mapped back to the data scale.
+    mapped back to the data scale. The components come from the solver of
+    the SOM's PCA initialisation (``somkit._init.leading_components``).
     """
+    from somkit._backends.numpy import NumpyBackend
+    from somkit._init import leading_components
+
     X = np.asarray(X, dtype=np.float64)
     mean = X.mean(axis=0)
     sd = X.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     Z = (X - mean) / sd
-    _, s, vt = np.linalg.svd(Z, full_matrices=False)
-    variances = s**2 / len(Z)
-    # Deterministic signs: the largest loading of each component is positive.
-    signs = np.sign(vt[np.arange(len(vt)), np.argmax(np.abs(vt), axis=1)])
-    vt = vt * np.where(signs == 0, 1.0, signs)[:, None]
-    coords = np.stack(np.unravel_index(np.arange(np.prod(grid_shape)), grid_shape), 1)
-    Zw = np.zeros((len(coords), X.shape[1]))
+    coords = Grid(tuple(grid_shape)).coords
     axes = [a for a, size in enumerate(grid_shape) if size > 1]
-    for k, a in enumerate(axes[: len(variances)]):
+    k = min(len(axes), len(Z), Z.shape[1])
+    _, variances, vecs = leading_components(Z, None, k, NumpyBackend())
+    # Deterministic signs: the largest loading of each component is positive.
+    vt = vecs[:, :k].T
+    signs = np.sign(vt[np.arange(k), np.argmax(np.abs(vt), axis=1)])
+    vt = vt * np.where(signs == 0, 1.0, signs)[:, None]
+    Zw = np.zeros((len(coords), X.shape[1]))
+    for j, a in enumerate(axes[:k]):
         u = 2.0 * (coords[:, a] / (grid_shape[a] - 1) - 0.5)
-        Zw += np.outer(u, vt[k] * variances[k])
+        Zw += np.outer(u, vt[j] * variances[j])
     return (mean + Zw * sd).T
 
 
@@ -533,7 +560,9 @@ default=100
         """(radius, step, std) used during ``epoch`` (counted from 1)."""
         radius = self.learning_radius
         if self.reduce_radius_after is not None:
-            radius = max(0, radius - epoch // self.reduce_radius_after)
+            # NeuPy's stepwise decay is the shared StepDecay (time = epoch - 1)
+            decay = StepDecay(radius, every=self.reduce_radius_after)
+            radius = int(decay(epoch - 1, epoch))
         step = _decay(self.step, epoch, self.reduce_step_after)
         std = _decay(self.std, epoch, self.reduce_std_after)
         return radius, step, std
@@ -545,10 +574,8 @@ default=100
         if not self.initialized:
             self.init_weights(X)
         grid = self._grid2d()
-        coords = np.stack(
-            np.unravel_index(np.arange(self.n_outputs), grid), axis=1
-        ).astype(np.int64)
-        metric = _DISTANCES.index(self.distance)
+        coords = Grid(tuple(grid)).coords
+        metric = METRIC_ID[_METRIC_OF[self.distance]]
         hexagon = self.grid_type == "hexagon"
         W = np.ascontiguousarray(self.weight, dtype=np.float64)
         self._trigger("train_start", X_train=X, epochs=epochs)

