@@ -863,3 +863,9 @@ def main(args=None):
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# The cytometry command (somkit.cytometry); its module imports only click.
+from somkit.cytometry._cli import cytometry as _cytometry  # noqa: E402
+
+cli.add_command(_cytometry)

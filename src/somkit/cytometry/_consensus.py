@@ -221,13 +221,14 @@ def elbow(values):
 
     For every split point i (2 <= i <= n - 1) two least-squares lines are
     fitted, one to the points 1..i-1 and one to i..n; the elbow is the i
-    whose two lines leave the smallest sum of absolute residuals.
+    whose two lines leave the smallest sum of absolute residuals (the first
+    k of the flat part).
 
     Examples
     --------
     >>> from somkit.cytometry._consensus import elbow
     >>> elbow([100, 60, 20, 18, 16, 14, 12, 10])
-    3
+    4
     """
     y = np.asarray(values, dtype=np.float64)
     n = y.size

@@ -60,10 +60,11 @@ def read_fcs(path, *, names="marker", data_set=0, linearize=True):
 
     Examples
     --------
-    >>> import tempfile, os
+    >>> import tempfile
+    >>> from pathlib import Path
     >>> from somkit.cytometry import read_fcs
-    >>> bad = os.path.join(tempfile.mkdtemp(), "bad.fcs")
-    >>> _ = open(bad, "wb").write(b"not an fcs file")
+    >>> bad = Path(tempfile.mkdtemp()) / "bad.fcs"
+    >>> _ = bad.write_bytes(b"not an fcs file")
     >>> read_fcs(bad)
     Traceback (most recent call last):
     ...
@@ -76,35 +77,67 @@ def read_fcs(path, *, names="marker", data_set=0, linearize=True):
     if not isinstance(data_set, int) or isinstance(data_set, bool) or data_set < 0:
         raise ValueError(f"data_set must be an int >= 0, got {data_set!r}.")
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"FCS file not found: {str(path)!r}.")
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        base = 0
-        for index in range(data_set + 1):
-            header = _read_header(fh, base, size, path)
-            text = _read_text(fh, base, header, size, path)
-            if index == data_set:
-                break
-            nxt = _int_keyword(text, "$NEXTDATA", path, default=0)
-            if nxt <= 0:
-                raise ValueError(
-                    f"{path}: data_set={data_set} asked, but the file holds "
-                    f"{index + 1} data set(s)."
-                )
-            base += nxt
+    with open(_check_path(path), "rb") as fh:
+        base, header, text, size = _locate(fh, path, data_set)
         data = _read_data(fh, base, header, text, size, path, linearize)
-    channels = [text.get(f"$P{i}N", f"P{i}") for i in range(1, data.shape[1] + 1)]
-    markers = [text.get(f"$P{i}S", "").strip() for i in range(1, data.shape[1] + 1)]
-    cols = (
-        channels
-        if names == "channel"
-        else [m or c for m, c in zip(markers, channels, strict=True)]
-    )
-    df = pd.DataFrame(data, columns=_unique(cols, channels), copy=False)
+    channels, cols = _column_names(text, data.shape[1], names)
+    df = pd.DataFrame(data, columns=cols, copy=False)
     df.attrs["fcs"] = dict(text)
     df.attrs["channels"] = channels
     return df
+
+
+def fcs_columns(path, *, names="marker", data_set=0):
+    """Column names and event count of an FCS file (reads HEADER and TEXT only).
+
+    Returns
+    -------
+    columns : list of str
+        As :func:`read_fcs` would name them.
+    n_events : int
+    """
+    if names not in ("marker", "channel"):
+        raise ValueError(f"names must be 'marker' or 'channel', got {names!r}.")
+    path = Path(path)
+    with open(_check_path(path), "rb") as fh:
+        _, _, text, _ = _locate(fh, path, data_set)
+    n_par = _int_keyword(text, "$PAR", path)
+    return _column_names(text, n_par, names)[1], _int_keyword(text, "$TOT", path)
+
+
+def _check_path(path):
+    if not path.is_file():
+        raise ValueError(f"FCS file not found: {str(path)!r}.")
+    return path
+
+
+def _locate(fh, path, data_set):
+    """(base offset, header, TEXT keywords, file size) of data set ``data_set``."""
+    size = os.fstat(fh.fileno()).st_size
+    base = 0
+    for index in range(data_set + 1):
+        header = _read_header(fh, base, size, path)
+        text = _read_text(fh, base, header, size, path)
+        if index == data_set:
+            return base, header, text, size
+        nxt = _int_keyword(text, "$NEXTDATA", path, default=0)
+        if nxt <= 0:
+            raise ValueError(
+                f"{path}: data_set={data_set} asked, but the file holds "
+                f"{index + 1} data set(s)."
+            )
+        base += nxt
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _column_names(text, n_par, names):
+    """($PnN channels, column names) of the TEXT keywords."""
+    channels = [text.get(f"$P{i}N", f"P{i}").strip() for i in range(1, n_par + 1)]
+    if names == "channel":
+        return channels, _unique(channels, channels)
+    markers = [text.get(f"$P{i}S", "").strip() for i in range(1, n_par + 1)]
+    cols = [m or c for m, c in zip(markers, channels, strict=True)]
+    return channels, _unique(cols, channels)
 
 
 def _unique(cols, channels):

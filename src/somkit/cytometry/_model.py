@@ -62,6 +62,9 @@ def save_flowsom(model, path):
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp_name, 0o666 & ~mask)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -35,7 +35,7 @@ def arcsinh(X, cofactor=5.0, *, columns=None):
     >>> import numpy as np
     >>> from somkit.cytometry import arcsinh
     >>> arcsinh(np.array([[0.0, 5.0], [-5.0, 150.0]]), cofactor=[5, 150]).round(3)
-    array([[ 0.   ,  0.   ],
+    array([[ 0.   ,  0.033],
            [-0.881,  0.881]])
     """
     frame = _is_frame(X)
