@@ -62,10 +62,25 @@ class FlowSOM(ClusterMixin, BaseEstimator):
     algorithm : {"batch", "online", "minibatch"}, default="batch"
         "online" with ``neighborhood="bubble"`` and
         ``learning_rate=(0.05, 0.01)`` is FlowSOM's own rule.
-    n_epochs : int, default=10
-        Passes over the cells (FlowSOM's ``rlen``).
+    n_epochs : int, default=20
+        Epochs of the ordering phase (FlowSOM's ``rlen``, 10 there), over
+        the ``subsample``.
     learning_rate : (float, float), default=(0.05, 0.01)
         Online and minibatch only (FlowSOM's ``alpha``).
+    init : {"pca", "sample", "random"} or array, default="pca"
+        Initial unit vectors (see :class:`somkit.SOM`); FlowSOM draws
+        random cells ("sample").
+    subsample : int or None, default=50_000
+        The ordering phase (the radius schedule) runs on a random sample of
+        this many cells when there are more; None uses every cell, as
+        FlowSOM does. The map is ordered long before the radius is small,
+        so the sample costs no accuracy and makes the cost of training
+        nearly independent of the number of cells.
+    final_epochs : int, default=3
+        Then this many batch passes over every cell with radius 0 (each
+        unit moves to the mean of its cells, as k-means does), so rare
+        populations that the sample barely holds get units of their own.
+        0 skips them (FlowSOM's way).
     metaclustering : {"consensus", "hierarchical"}, default="consensus"
         Consensus clustering of the units, or one plain hierarchical
         clustering of them with ``linkage``.
@@ -134,8 +149,11 @@ class FlowSOM(ClusterMixin, BaseEstimator):
         neighborhood="gaussian",
         radius=None,
         algorithm="batch",
-        n_epochs=10,
+        n_epochs=20,
         learning_rate=(0.05, 0.01),
+        init="pca",
+        subsample=50_000,
+        final_epochs=3,
         metaclustering="consensus",
         linkage="average",
         n_resamples=100,
@@ -158,6 +176,9 @@ class FlowSOM(ClusterMixin, BaseEstimator):
         self.algorithm = algorithm
         self.n_epochs = n_epochs
         self.learning_rate = learning_rate
+        self.init = init
+        self.subsample = subsample
+        self.final_epochs = final_epochs
         self.metaclustering = metaclustering
         self.linkage = linkage
         self.n_resamples = n_resamples
@@ -219,6 +240,23 @@ class FlowSOM(ClusterMixin, BaseEstimator):
             check_consensus_params(
                 self.n_resamples, self.resample_fraction, self.linkage, self.linkage
             )
+        if self.subsample is not None and (
+            not isinstance(self.subsample, Integral)
+            or isinstance(self.subsample, bool)
+            or self.subsample < n_units
+        ):
+            raise ValueError(
+                f"subsample must be None or an int >= the number of units "
+                f"({n_units}), got {self.subsample!r}."
+            )
+        if (
+            not isinstance(self.final_epochs, Integral)
+            or isinstance(self.final_epochs, bool)
+            or self.final_epochs < 0
+        ):
+            raise ValueError(
+                f"final_epochs must be an int >= 0, got {self.final_epochs!r}."
+            )
         if self.empty_units not in ("nearest", "cluster"):
             raise ValueError(
                 f"empty_units must be 'nearest' or 'cluster', got {self.empty_units!r}."
@@ -236,8 +274,9 @@ class FlowSOM(ClusterMixin, BaseEstimator):
         names = [str(c) for c in X.columns] if frame else None
         if frame and not all(isinstance(c, str) for c in X.columns):
             names = None
+        lazy = type(X).__module__.startswith("dask")
         arr = X.to_numpy() if frame else X
-        arr = np.asarray(arr)
+        arr = arr if lazy else np.asarray(arr)
         if arr.ndim != 2:
             raise ValueError(
                 f"X must be 2-D (cells x channels), got an array of shape {arr.shape}."
@@ -265,16 +304,32 @@ class FlowSOM(ClusterMixin, BaseEstimator):
                 idx = list(self.markers_)
         if not np.issubdtype(arr.dtype, np.number):
             raise TypeError(f"X must be numeric, got dtype {arr.dtype}.")
+        if lazy:
+            return self._select_lazy(arr, idx)
+        if (
+            self.cofactors_ is None
+            and idx == list(range(arr.shape[1]))
+            and arr.dtype in (np.float32, np.float64)
+        ):
+            # Every column, untransformed: no copy (memmaps stay on disk).
+            _check_finite(arr)
+            return arr
         Xm = np.asarray(arr[:, idx], dtype=np.float32)
         if self.cofactors_ is not None:
             keep = ~np.isnan(self.cofactors_)
             Xm[:, keep] = np.arcsinh(
                 Xm[:, keep] / self.cofactors_[keep].astype(np.float32)
             )
-        if not np.all(np.isfinite(Xm)):
-            raise ValueError(
-                "X must not contain NaN or infinite values in the markers."
-            )
+        _check_finite(Xm)
+        return Xm
+
+    def _select_lazy(self, arr, idx):
+        """Dask input: columns and transform stay lazy (no data is loaded)."""
+        Xm = arr[:, idx].astype(np.float32)
+        if self.cofactors_ is not None:
+            keep = ~np.isnan(self.cofactors_)
+            f = np.where(keep, self.cofactors_, 1.0).astype(np.float32)
+            Xm = np.where(keep, np.arcsinh(Xm / f), Xm)
         return Xm
 
     def _radius(self):
@@ -306,21 +361,45 @@ class FlowSOM(ClusterMixin, BaseEstimator):
                 f"{Xm.shape[0]}."
             )
         seed_som, seed_meta = _seeds(self.random_state)
-        self.som_ = SOM(
-            grid=tuple(int(g) for g in self.grid),
-            topology=self.topology,
+        common = {
+            "grid": tuple(int(g) for g in self.grid),
+            "topology": self.topology,
+            "batch_size": self.batch_size,
+            "backend": self.backend,
+            "device": self.device,
+            "random_state": seed_som,
+            "verbose": self.verbose,
+        }
+        n = Xm.shape[0]
+        ordering = Xm
+        if self.subsample is not None and n > self.subsample:
+            pick = np.random.default_rng([seed_som, 1]).choice(
+                n, int(self.subsample), replace=False
+            )
+            ordering = Xm[np.sort(pick)]
+        som = SOM(
             neighborhood=self.neighborhood,
             radius=self._radius(),
             learning_rate=self.learning_rate,
+            init=self.init,
             algorithm=self.algorithm,
             n_epochs=self.n_epochs,
-            batch_size=self.batch_size,
-            backend=self.backend,
-            device=self.device,
-            random_state=seed_som,
-            verbose=self.verbose,
-        ).fit(Xm)
-        self.units_ = np.asarray(self.som_.labels_)
+            **common,
+        ).fit(ordering)
+        if self.final_epochs:
+            # k-means steps of the batch map on every cell (radius 0).
+            som = SOM(
+                radius=0.0,
+                init=np.asarray(som.codebook_),
+                algorithm="batch",
+                n_epochs=int(self.final_epochs),
+                **common,
+            ).fit(Xm)
+        self.som_ = som
+        if som.labels_.shape[0] == n:
+            self.units_ = np.asarray(som.labels_)
+        else:
+            self.units_ = np.asarray(som.predict(Xm))
         codes = np.asarray(self.som_.codebook_, dtype=np.float64)
         keep = np.ones(n_units, dtype=bool)
         if self.empty_units == "nearest":
@@ -405,6 +484,14 @@ class FlowSOM(ClusterMixin, BaseEstimator):
 
         save_flowsom(self, path)
         return path
+
+
+def _check_finite(X, rows=1 << 18):
+    for a in range(0, X.shape[0], rows):
+        if not np.all(np.isfinite(X[a : a + rows])):
+            raise ValueError(
+                "X must not contain NaN or infinite values in the markers."
+            )
 
 
 def flowsom_radius(grid, topology="rect"):

@@ -24,6 +24,7 @@ def make_cytometry(
     spread=0.35,
     transform=True,
     random_state=None,
+    out=None,
 ):
     """Cells drawn from populations organised in lineages, as in a cytometer.
 
@@ -59,6 +60,9 @@ def make_cytometry(
     transform : bool, default=True
         Return arcsinh(raw / cofactor); False returns raw intensities.
     random_state : int, Generator or None, default=None
+    out : ndarray of shape (n_cells, n_markers), default=None
+        Array to fill (e.g. a ``numpy.memmap`` for data larger than memory;
+        rows are written in blocks); None allocates a float32 array.
 
     Returns
     -------
@@ -110,7 +114,15 @@ def make_cytometry(
     rng.shuffle(y)
 
     log_mu = np.log(_LEVELS)[patterns]  # (n_populations, n_markers)
-    X = np.empty((n_cells, n_markers), dtype=np.float32)
+    if out is None:
+        X = np.empty((n_cells, n_markers), dtype=np.float32)
+    elif getattr(out, "shape", None) != (n_cells, n_markers):
+        raise ValueError(
+            f"out must have shape {(n_cells, n_markers)}, got "
+            f"{getattr(out, 'shape', None)}."
+        )
+    else:
+        X = out
     mix = np.eye(n_markers) + spillover * np.eye(n_markers, k=1)
     step = 1 << 18
     for a in range(0, n_cells, step):
