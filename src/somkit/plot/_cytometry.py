@@ -62,7 +62,7 @@ def star_plot(
     *,
     ax=None,
     layout="mst",
-    max_node_size=0.9,
+    max_node_size=1.2,
     cmap="tab20",
     marker_cmap="viridis",
     legend=True,
@@ -81,7 +81,7 @@ def star_plot(
     ax : matplotlib Axes, default=None
     layout : {"mst", "grid"}, default="mst"
         Minimum-spanning-tree layout (see :func:`mst_layout`) or the map grid.
-    max_node_size : float, default=0.9
+    max_node_size : float, default=1.2
         Radius of the largest node, in layout units (tree edges are ~1).
     cmap : str, default="tab20"
         Colours of the metaclusters.
@@ -186,11 +186,11 @@ def star_plot(
                 for i in range(k)
             ],
             title="metacluster",
-            loc="lower left",
-            bbox_to_anchor=(1.0, 0.0),
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
             fontsize="small",
             frameon=False,
-            ncols=2 if k > 12 else 1,
+            ncols=min(k, 10),
         )
     return ax
 
