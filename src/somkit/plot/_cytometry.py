@@ -180,6 +180,7 @@ def star_plot(
             frameon=False,
         )
         ax.add_artist(first)
+        first.set_clip_on(False)  # add_artist clips to the Axes; it sits outside
         ax.legend(
             handles=[
                 Patch(color=meta_cmap(i % meta_cmap.N), alpha=0.45, label=str(i))
