@@ -415,3 +415,18 @@ def test_docstring_examples_run(module):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.mark.gpu
+def test_flowsom_on_cuda_is_repeatable_and_agrees(cells):
+    X, y = cells
+    runs = [
+        FlowSOM(n_clusters=8, random_state=2, backend="torch", device="cuda").fit(X)
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(
+        runs[0].unit_metaclusters_, runs[1].unit_metaclusters_
+    )
+    np.testing.assert_array_equal(runs[0].labels_, runs[1].labels_)
+    cpu = FlowSOM(n_clusters=8, random_state=2).fit(X)
+    assert adjusted_rand_score(cpu.labels_, runs[0].labels_) > 0.95
