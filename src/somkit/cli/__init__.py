@@ -13,5 +13,8 @@ Heavy libraries are imported inside the commands only.
 
 from somkit.cli import _commands, _figures  # noqa: F401 - registers the commands
 from somkit.cli._app import CliError, cli, main
+from somkit.cytometry._cli import cytometry as _cytometry
+
+cli.add_command(_cytometry)
 
 __all__ = ["CliError", "cli", "main"]

@@ -30,6 +30,10 @@ grid_in_data
     Units and grid edges drawn in data space over the samples.
 history
     Quantization error, topographic error and radius per epoch.
+star_plot, marker_heatmap
+    FlowSOM figures (a fitted ``somkit.cytometry.FlowSOM`` first): stars
+    of marker levels on the units' minimum spanning tree, and the marker
+    levels of each metacluster.
 
 Examples
 --------
@@ -41,6 +45,7 @@ Examples
 >>> ax = plot.labels(som, X, y, ax=ax, background=None)
 """
 
+from somkit.plot._cytometry import marker_heatmap, star_plot
 from somkit.plot._data import grid_in_data, history
 from somkit.plot._maps import component_planes, hits, images, labels, umatrix
 
@@ -51,5 +56,7 @@ __all__ = [
     "hits",
     "images",
     "labels",
+    "marker_heatmap",
+    "star_plot",
     "umatrix",
 ]
