@@ -29,6 +29,19 @@ def class_colors(n):
     return [tuple(cmap(i / n)) for i in range(n)]
 
 
+def cluster_colors(n):
+    """``n`` light colours for clusters (Set2, Set3, then a hue wheel), unlike
+    the class colours so that clusters and classes are not confused."""
+    import matplotlib
+
+    for name, size in (("Set2", 8), ("Set3", 12)):
+        if n <= size:
+            cmap = matplotlib.colormaps[name]
+            return [tuple(cmap(i)) for i in range(n)]
+    cmap = matplotlib.colormaps["hsv"]
+    return [tuple(0.4 + 0.6 * v for v in cmap(i / n)[:3]) + (1.0,) for i in range(n)]
+
+
 def class_map(
     som,
     X,
@@ -173,7 +186,7 @@ def clusters(som, unit_labels, *, ax=None, colors=None, names=None, legend=True)
         ``SOMClustering.unit_labels_``.
     ax : matplotlib Axes, optional
     colors : sequence of colours, optional
-        One per cluster (default: tab10/tab20).
+        One per cluster (default: :func:`cluster_colors`).
     names : sequence of str, optional
         Cluster names written on the map (default "1", "2", ...).
     legend : bool, default=True
@@ -207,13 +220,12 @@ def clusters(som, unit_labels, *, ax=None, colors=None, names=None, legend=True)
             f", got shape {np.shape(unit_labels)}."
         )
     k = int(labels.max()) + 1
-    palette = class_colors(k) if colors is None else [to_rgba(c) for c in colors]
+    palette = cluster_colors(k) if colors is None else [to_rgba(c) for c in colors]
     names = [str(i + 1) for i in range(k)] if names is None else list(names)
     xy = unit_xy(grid)
     verts = cell_vertices(xy, grid.topology, 1.0)
     ax = new_axes(ax, extent_of(verts), False)
     face = np.asarray([palette[c] for c in labels])
-    face[:, :3] = 1.0 - 0.55 * (1.0 - face[:, :3])  # light, so text reads
     draw_cells(ax, verts, facecolor=face, edgecolor="0.85")
     ax.add_collection(
         LineCollection(cluster_borders(grid, labels), colors="0.1", linewidths=2.0)

@@ -93,7 +93,7 @@ def explorer_data(model, data, stats, prof, umatrix, class_names, class_codes):
     """The JSON-ready dict the script reads (see the module docstring)."""
     from somkit._labels import majority, unit_class_counts
     from somkit._model import to_data_units, unwrap
-    from somkit.plot._classes import class_colors
+    from somkit.plot._classes import class_colors, cluster_colors
     from somkit.report._figures import lut
     from somkit.report._rows import row_ids
 
@@ -114,7 +114,7 @@ def explorer_data(model, data, stats, prof, umatrix, class_names, class_codes):
         "hits": stats["hits"].tolist(),
         "umatrix": _round(umatrix),
         "cluster": prof.unit_labels.tolist(),
-        "clusterColors": [_hex(c, 0.55) for c in class_colors(prof.n_clusters)],
+        "clusterColors": [_hex(c) for c in cluster_colors(prof.n_clusters)],
         "features": names[:n_feat],
         "nFeatures": len(names),
         "inDataUnits": in_data_units,

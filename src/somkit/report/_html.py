@@ -32,7 +32,7 @@ td.hi { background: #e6f0ff; } td.lo { background: #fff0e6; }
   align-items: center; margin: 0.5em 0; }
 #explorer .panes { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 #som-map { flex: 1 1 560px; max-width: 680px; }
-#som-map svg { width: 100%; height: auto; display: block; }
+#som-map svg { width: 100%; height: auto; max-height: 80vh; display: block; }
 #som-map [data-unit] { stroke: #fff; stroke-width: 0.03; cursor: pointer; }
 #som-map [data-unit].picked { stroke: #d00; stroke-width: 0.12; }
 #som-map [data-unit].found { stroke: #000; stroke-width: 0.12; }

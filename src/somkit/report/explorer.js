@@ -123,6 +123,7 @@
     if (picked !== null) cells[picked].classList.remove("picked");
     picked = u;
     cells[u].classList.add("picked");
+    cells[u].parentNode.appendChild(cells[u]);  // drawn last: outline on top
     var n = D.hits[u], ids = D.ids[u];
     var h = "<h3>Unit " + u + "</h3><p>" + where(u) + " \u00b7 cluster " +
       (D.cluster[u] + 1) + ' \u00b7 <b id="detail-count">' + n + "</b> sample" +
@@ -189,6 +190,7 @@
     }
     found = u;
     cells[u].classList.add("found");
+    cells[u].parentNode.appendChild(cells[u]);
     out.textContent = D.idName + " " + q + " is on unit " + u + " (" + where(u) + ")";
     show(u);
   }
