@@ -506,7 +506,7 @@ def test_report_id_column_clusters_and_rows_csv(files, model, tmp_path):
 
     # same rows, in the model's column order
     bmu = load(model).predict(pd.DataFrame(files["X"], columns=FEATURES))
-    assert [int(r["unit"]) for r in rows] == bmu.tolist()
+    assert [int(r["bmu"]) for r in rows] == bmu.tolist()
     assert [(int(r["row"]), int(r["col"])) for r in rows] == [
         divmod(int(b), 6) for b in bmu
     ]

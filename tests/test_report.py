@@ -290,7 +290,8 @@ def _check_page(page, tmp_path):
     assert (rgb.mean(axis=2) < 0.9).mean() > 0.01, "hardly anything drawn"
 
 
-def test_browser_opens_report(tmp_path):
+@pytest.mark.parametrize("topology", ["rect", "hex"])
+def test_browser_opens_report(tmp_path, topology):
     from somkit.cli import cli
 
     csv_path = tmp_path / "iris.csv"
@@ -310,6 +311,8 @@ def test_browser_opens_report(tmp_path):
             "kind",
             "--grid",
             "6x6",
+            "--topology",
+            topology,
             "--epochs",
             "3",
             "-q",

@@ -181,7 +181,7 @@ def test_rows_and_clusters_csv(tmp_path):
     D = np.linalg.norm(Z[:, None, :] - som.codebook_[None].astype(float), axis=2)
     bmu = D.argmin(axis=1)
     assert [r["id"] for r in rows] == list(ids)
-    assert [int(r["unit"]) for r in rows] == bmu.tolist()
+    assert [int(r["bmu"]) for r in rows] == bmu.tolist()
     cols = som.grid_.shape[1]
     assert [int(r["row"]) * cols + int(r["col"]) for r in rows] == bmu.tolist()
     dist = np.array([float(r["distance"]) for r in rows])
@@ -203,6 +203,14 @@ def test_rows_and_clusters_csv(tmp_path):
         [float(t["mean"]) for t in first], inside.mean(axis=0), rtol=1e-5
     )
     assert int(first[0]["n_samples"]) == len(inside)
+    # a chain's coordinate is its position, as `somkit predict` writes it
+    chain = SOM(7, n_epochs=2, random_state=0).fit(X)
+    write_report(chain, X, tmp_path / "chain")
+    with open(tmp_path / "chain" / "rows.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["id", "bmu", "position", "cluster", "distance", "outlier"]
+    assert [r["position"] for r in rows] == [r["bmu"] for r in rows]
+    assert [r["id"] for r in rows[:3]] == ["1", "2", "3"]  # row numbers
 
 
 # -------------------------------------------------------------------- labels

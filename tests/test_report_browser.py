@@ -97,7 +97,7 @@ def test_click_colour_hover_and_search(report_dir):
         rows = list(csv.DictReader(fh))
     per_unit = {}
     for r in rows:
-        per_unit.setdefault(int(r["unit"]), []).append(r)
+        per_unit.setdefault(int(r["bmu"]), []).append(r)
     big = max(per_unit, key=lambda u: len(per_unit[u]))
     assert len(per_unit[big]) > 50  # so the "and N more" branch is checked
     W = to_data_units(load(report_dir / "model.npz"))
@@ -154,7 +154,7 @@ def test_click_colour_hover_and_search(report_dir):
         Select(driver.find_element(By.ID, "color-by")).select_by_value("cluster")
         clusters = {}
         for r in rows:
-            clusters[int(r["unit"])] = r["cluster"]
+            clusters[int(r["bmu"])] = r["cluster"]
         fills = [c.get_attribute("fill") for c in cells]
         for u, v in clusters.items():  # one colour per cluster
             same = [w for w, c in clusters.items() if c == v]
@@ -168,9 +168,9 @@ def test_click_colour_hover_and_search(report_dir):
         box = driver.find_element(By.ID, "id-search")
         box.send_keys(row["id"], Keys.ENTER)
         result = driver.find_element(By.ID, "search-result").text
-        assert re.search(rf"\bunit {row['unit']}\b", result), result
-        assert panel.get_attribute("data-unit") == row["unit"]
-        found = driver.find_element(By.CSS_SELECTOR, f'[data-unit="{row["unit"]}"]')
+        assert re.search(rf"\bunit {row['bmu']}\b", result), result
+        assert panel.get_attribute("data-unit") == row["bmu"]
+        found = driver.find_element(By.CSS_SELECTOR, f'[data-unit="{row["bmu"]}"]')
         assert "found" in found.get_attribute("class")
         box.clear()
         box.send_keys("no-such-id", Keys.ENTER)

@@ -171,7 +171,7 @@ def report_cmd(data, output, model, title, id_column, n_clusters, image_shape, *
                        each apart, U-matrix, hit map, component planes, class
                        map (with --label-column), training history, quality
                        with plain-words warnings, parameters, data summary
-    OUTPUT/rows.csv    per input row: id, unit, row, col, cluster, distance,
+    OUTPUT/rows.csv    per input row: id, bmu, row, col, cluster, distance,
                        outlier flag (and label)
     OUTPUT/clusters.csv  per cluster and feature: mean, spread, difference
     """

@@ -258,7 +258,7 @@ def _data_html(a, image_shape):
 
 
 def _files_html(a):
-    cols = "id, unit, row, col, cluster, distance, outlier"
+    cols = "id, bmu, row, col, cluster, distance, outlier"
     if a.data.labels is not None:
         cols += ", label"
     id_words = (
@@ -268,7 +268,7 @@ def _files_html(a):
     )
     body = (
         '<ul><li><a href="rows.csv">rows.csv</a>: one line per input row, in '
-        f"input order: {esc(cols)}. The id is {esc(id_words)}; unit is the flat "
+        f"input order: {esc(cols)}. The id is {esc(id_words)}; bmu is the flat "
         "index of the closest unit (row-major); clusters count from 1.</li>"
         '<li><a href="clusters.csv">clusters.csv</a>: per cluster and feature, '
         "the mean, standard deviation, mean of the other samples and "
@@ -435,7 +435,7 @@ def write_report(
     Three files: ``index.html`` (one self-contained page: figures, the
     interactive map, clusters and their profiles, quality measures with
     plain-words warnings, parameters, a data summary), ``rows.csv`` (where
-    every row landed: id, unit, row, col, cluster, distance, outlier,
+    every row landed: id, bmu, row, col, cluster, distance, outlier,
     label) and ``clusters.csv`` (per cluster and feature: mean, standard
     deviation, standardized difference).
 

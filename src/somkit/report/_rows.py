@@ -6,8 +6,9 @@ import csv
 
 import numpy as np
 
-#: Names of the grid coordinate columns, by number of grid dimensions.
-COORD_NAMES = {1: ("row", "col"), 2: ("row", "col"), 3: ("row", "col", "layer")}
+#: Names of the grid coordinate columns, by number of grid dimensions (as
+#: ``somkit predict`` writes them).
+COORD_NAMES = {1: ("position",), 2: ("row", "col"), 3: ("row", "col", "layer")}
 
 
 def row_ids(data):
@@ -18,11 +19,8 @@ def row_ids(data):
 
 
 def coords(grid, bmu):
-    """Grid coordinates of each BMU as columns (a chain is row 0)."""
-    idx = np.unravel_index(np.asarray(bmu), grid.shape)
-    if grid.ndim == 1:
-        return [np.zeros_like(idx[0]), idx[0]]
-    return list(idx)
+    """Grid coordinates of each BMU as columns."""
+    return list(np.unravel_index(np.asarray(bmu), grid.shape))
 
 
 def _text(v):
@@ -41,7 +39,9 @@ def write_rows(path, data, grid, bmu, distance, outlier, clusters):
     """Write ``rows.csv`` at ``path`` (atomically).
 
     Columns: id (the ``--id-column`` values, else the row number from 1),
-    unit (flat BMU index, row-major), row, col (and layer on 3-D maps),
+    bmu (flat index of the best-matching unit, row-major), row, col
+    (position on a chain, row, col, layer on 3-D maps, as ``somkit
+    predict``),
     cluster (from 1), distance (to the BMU, in the map's space), outlier
     (1 when the distance exceeds the map's outlier threshold) and, with
     labels, the label (empty for a missing one).
@@ -50,7 +50,7 @@ def write_rows(path, data, grid, bmu, distance, outlier, clusters):
 
     ids = row_ids(data)
     cols = coords(grid, bmu)
-    header = ["id", "unit", *COORD_NAMES[grid.ndim], "cluster", "distance", "outlier"]
+    header = ["id", "bmu", *COORD_NAMES[grid.ndim], "cluster", "distance", "outlier"]
     labels = data.labels
     if labels is not None:
         header.append("label")
@@ -67,7 +67,7 @@ def write_rows(path, data, grid, bmu, distance, outlier, clusters):
     if labels is not None:
         columns.append([_text(v) for v in labels.tolist()])
     with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(zip(*columns, strict=True))
     return path
@@ -78,5 +78,5 @@ def write_table(path, rows):
     from somkit._atomic import atomic_write
 
     with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+        csv.writer(fh, lineterminator="\n").writerows(rows)
     return path
