@@ -460,7 +460,7 @@ def test_report_trains_and_reuses_a_model(files, model, tmp_path):
     )
     assert res.exit_code == 0, res.output
     text = (tmp_path / "r1" / "index.html").read_text()
-    assert 'id="class-map"' in text and text.count("data:image/png;base64,") == 6
+    assert 'id="class-map"' in text and text.count("data:image/png;base64,") == 7
     assert unwrap(load(tmp_path / "r1" / "model.npz"))[0].grid_.shape == (4, 5)
     res = run(
         "report",
@@ -477,6 +477,120 @@ def test_report_trains_and_reuses_a_model(files, model, tmp_path):
     text = (tmp_path / "r2" / "index.html").read_text()
     assert "5x6" in text and 'id="class-map"' in text
     assert not (tmp_path / "r2" / "model.npz").exists()
+
+
+def test_report_id_column_clusters_and_rows_csv(files, model, tmp_path):
+    """--id-column names rows.csv's ids (and is no feature); --clusters K gives
+    K clusters; the rows are in input order with the model's BMUs."""
+    out = tmp_path / "r"
+    res = run(
+        "report",
+        files["shuffled"],
+        "-o",
+        out,
+        "--model",
+        model,
+        "--label-column",
+        "species",
+        "--id-column",
+        "id",
+        "--clusters",
+        "4",
+        "-q",
+    )
+    assert res.exit_code == 0, res.output
+    with open(out / "rows.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["id"] for r in rows] == [f"row{i}" for i in range(150)]
+    import pandas as pd
+
+    # same rows, in the model's column order
+    bmu = load(model).predict(pd.DataFrame(files["X"], columns=FEATURES))
+    assert [int(r["bmu"]) for r in rows] == bmu.tolist()
+    assert [(int(r["row"]), int(r["col"])) for r in rows] == [
+        divmod(int(b), 6) for b in bmu
+    ]
+    assert {r["cluster"] for r in rows} == {"1", "2", "3", "4"}
+    assert [r["label"] for r in rows] == list(files["y"])
+    text = (out / "index.html").read_text()
+    assert "row17" in text and "<b>4</b> clusters" in text
+    # training with an id column: it is not a feature
+    res = run(
+        "report",
+        files["shuffled"],
+        "-o",
+        tmp_path / "t",
+        "--id-column",
+        "id",
+        "--label-column",
+        "species",
+        "--grid",
+        "3x3",
+        "--epochs",
+        "2",
+        "-q",
+    )
+    assert res.exit_code == 0, res.output
+    som = unwrap(load(tmp_path / "t" / "model.npz"))[0]
+    assert som.n_features_in_ == 4
+    res = run("report", files["csv"], "-o", tmp_path / "u", "--clusters", "0")
+    assert res.exit_code == 2 and "--clusters" in res.output
+    res = run(
+        "report",
+        files["csv"],
+        "-o",
+        tmp_path / "v",
+        "--id-column",
+        "nope",
+        "--label-column",
+        "species",
+    )
+    assert_error(res, "no column 'nope' for --id-column")
+
+
+def test_tables_are_no_images_without_image_shape(files, model, tmp_path):
+    """4 tabular features are not 2x2 pictures: --kind images refuses them
+    unless --image-shape says so; the report takes --image-shape too."""
+    res = run(
+        "plot",
+        model,
+        "--kind",
+        "images",
+        "--data",
+        files["csv"],
+        "--label-column",
+        "species",
+        "-o",
+        tmp_path / "i.png",
+    )
+    assert_error(res, "do not form an image", "--image-shape 2x2")
+    res = run(
+        "plot",
+        model,
+        "--kind",
+        "images",
+        "--data",
+        files["csv"],
+        "--label-column",
+        "species",
+        "--image-shape",
+        "2x2",
+        "-o",
+        tmp_path / "i.png",
+    )
+    assert res.exit_code == 0, res.output
+    common = ["--model", model, "--label-column", "species", "-q"]
+    res = run("report", files["csv"], "-o", tmp_path / "a", *common)
+    assert 'id="images"' not in (tmp_path / "a" / "index.html").read_text()
+    res = run(
+        "report", files["csv"], "-o", tmp_path / "b", *common, "--image-shape", "1x4"
+    )
+    assert res.exit_code == 0, res.output
+    assert 'id="images"' in (tmp_path / "b" / "index.html").read_text()
+    res = run(
+        "report", files["csv"], "-o", tmp_path / "c", *common, "--image-shape", "3x3"
+    )
+    assert_error(res, "--image-shape 3x3 has 9 pixels", "4 features")
 
 
 # --------------------------------------------------------------------- info

@@ -116,7 +116,7 @@ def test_warning_thresholds():
     (w,) = fit_warnings(_stats(te=0.15))
     assert "folded" in w and "15%" in w
     (w,) = fit_warnings(_stats(empty=51))
-    assert "51 of 100 units" in w and "empty" in w
+    assert "51 of 100 units (51%)" in w and "empty" in w
     (w,) = fit_warnings(_stats(far=11))
     assert "11 of 100 units" in w and "far from all data" in w
     assert len(fit_warnings(_stats(te=0.5, empty=90, far=50))) == 3
@@ -133,7 +133,7 @@ def test_real_maps_trigger_each_warning():
     small = Dataset(X[:40], ["a", "b"], True, source="s.csv")
     big = SOM((20, 20), n_epochs=3, random_state=0).fit(small.X)
     notes = fit_warnings(map_statistics(big, small.X))
-    assert any(w.startswith("Many units are empty") for w in notes)
+    assert any(w.startswith("Most units are empty: 3") for w in notes)
     good = SOM((4, 4), n_epochs=10, random_state=0).fit(X)
     text = build_report(good, d)
     assert "No problems found" in text and 'class="warning"' not in text
@@ -154,6 +154,8 @@ def test_report_has_every_section_and_valid_embedded_images(tmp_path):
         "summary",
         "warnings",
         "quality",
+        "explorer",
+        "clusters",
         "umatrix",
         "expanded-umatrix",
         "hits",
@@ -162,18 +164,22 @@ def test_report_has_every_section_and_valid_embedded_images(tmp_path):
         "history",
         "parameters",
         "data",
+        "files",
     ]
     pngs = embedded_pngs(text)
-    assert len(pngs) == 6
+    assert len(pngs) == 7
     for png in pngs:
         img = matplotlib.image.imread(io.BytesIO(png), format="png")
         assert img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01
     for caption in CAPTIONS.values():
         if caption != CAPTIONS["images"]:
             assert html.escape(caption) in text
-    # self-contained: nothing to fetch
-    assert not re.search(r'(src|href)="(?!data:|#)', text)
-    assert "<script" not in text
+    # self-contained: nothing to fetch (links only to the two tables beside it)
+    assert not re.search(r'(src|href)="(?!data:|#|rows\.csv"|clusters\.csv")', text)
+    assert re.findall(r"<script[^>]*>", text) == [
+        '<script type="application/json" id="som-data">',
+        "<script>",
+    ]
     for word in ("quantization error", "topographic error", "trustworthiness"):
         assert word in text
     assert "6x5" in text and "hex" in text and "standard" in text
@@ -185,11 +191,12 @@ def test_report_has_every_section_and_valid_embedded_images(tmp_path):
 def test_report_without_labels_and_unusual_grids(tmp_path):
     data = iris_data(labels=False)
     text = build_report(fitted(data, scale="none", grid=7), data)
-    assert "class-map" not in sections(text) and len(embedded_pngs(text)) == 5
-    # 3-D maps: only the history can be drawn
+    assert "class-map" not in sections(text) and len(embedded_pngs(text)) == 6
+    # 3-D maps: only the history can be drawn; clusters are still described
     text = build_report(fitted(data, grid=(2, 2, 2)), data)
     assert "umatrix" not in sections(text) and "history" in sections(text)
-    assert "3-D map has no flat drawing" in text
+    assert "clusters" in sections(text) and "explorer" not in sections(text)
+    assert "3-D map has no flat drawing" in text and "<script" not in text
     # images: a .npy of 4x4 pictures gets a units-as-pictures figure
     rng = np.random.default_rng(0)
     imgs = rng.random((50, 16))
@@ -199,10 +206,10 @@ def test_report_without_labels_and_unusual_grids(tmp_path):
     text = build_report(fitted(d, grid=(3, 3)), d)
     assert "images" in sections(text) and CAPTIONS["images"] in text
     # html in names is escaped
-    d = Dataset(data.X, ["<b>", "b", "c", "d"], True, source="<x>.csv")
+    d = Dataset(data.X, ["<u>", "b", "c", "d"], True, source="<x>.csv")
     text = build_report(fitted(d), d)
-    assert "<b>" not in text and "<x>" not in text
-    assert "&lt;b&gt;" in text and "&lt;x&gt;.csv" in text
+    assert "<u>" not in text and "<x>" not in text
+    assert "&lt;u&gt;" in text and "&lt;x&gt;.csv" in text
 
 
 def test_demo_index_links_figures(tmp_path):
@@ -283,7 +290,8 @@ def _check_page(page, tmp_path):
     assert (rgb.mean(axis=2) < 0.9).mean() > 0.01, "hardly anything drawn"
 
 
-def test_browser_opens_report(tmp_path):
+@pytest.mark.parametrize("topology", ["rect", "hex"])
+def test_browser_opens_report(tmp_path, topology):
     from somkit.cli import cli
 
     csv_path = tmp_path / "iris.csv"
@@ -303,6 +311,8 @@ def test_browser_opens_report(tmp_path):
             "kind",
             "--grid",
             "6x6",
+            "--topology",
+            topology,
             "--epochs",
             "3",
             "-q",

@@ -266,13 +266,32 @@ class SOMClustering(ClusterMixin, BaseEstimator):
                 raise ValueError("sample_weight must have a positive sum.")
         som = self._make_som(X, sample_weight)
         som.fit(X, sample_weight=sample_weight)
-        self.som_ = som
         bmu = np.asarray(som.labels_)
-        n_units = som.grid_.n_units
         sw = np.ones(len(X)) if sample_weight is None else sample_weight
-        self.unit_weights_ = np.bincount(bmu, weights=sw, minlength=n_units)
+        self._cluster_units(
+            som, np.bincount(bmu, weights=sw, minlength=som.grid_.n_units)
+        )
+        self.labels_ = self.unit_labels_[bmu]
+
+        centers = np.zeros((self.n_clusters_, X.shape[1]))
+        np.add.at(centers, self.labels_, X * sw[:, None])
+        totals = np.bincount(self.labels_, weights=sw, minlength=self.n_clusters_)
+        self.cluster_centers_ = centers / totals[:, None]
+        return self
+
+    def _cluster_units(self, som, unit_weights):
+        """Cluster the units of the fitted ``som`` holding positive weight.
+
+        Sets ``som_``, ``unit_weights_``, ``unit_labels_``, ``n_clusters_``
+        (and ``heights_`` when ``n_clusters=None``).
+        """
+        self.som_ = som
+        n_units = som.grid_.n_units
+        self.unit_weights_ = np.asarray(unit_weights, dtype=np.float64)
         used = np.flatnonzero(self.unit_weights_ > 0)
         m = len(used)
+        if m == 0:
+            raise ValueError("no map unit holds data: nothing to cluster.")
         if self.n_clusters is not None and self.n_clusters > m:
             raise ValueError(
                 f"n_clusters={self.n_clusters} is more than the {m} map units that "
@@ -315,12 +334,6 @@ class SOMClustering(ClusterMixin, BaseEstimator):
             unit_labels[empty] = used_labels[np.argmin(De, axis=1)]
         self.unit_labels_ = unit_labels
         self.n_clusters_ = int(used_labels.max()) + 1
-        self.labels_ = unit_labels[bmu]
-
-        centers = np.zeros((self.n_clusters_, X.shape[1]))
-        np.add.at(centers, self.labels_, X * sw[:, None])
-        totals = np.bincount(self.labels_, weights=sw, minlength=self.n_clusters_)
-        self.cluster_centers_ = centers / totals[:, None]
         return self
 
     @staticmethod
@@ -350,3 +363,37 @@ class SOMClustering(ClusterMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = False
         return tags
+
+
+def cluster_map(som, unit_weights, **params):
+    """A :class:`SOMClustering` of the units of an already fitted map.
+
+    Nothing is trained: the units of ``som`` holding positive
+    ``unit_weights`` (e.g. its hit counts) are clustered exactly as
+    :meth:`SOMClustering.fit` clusters the map it trains, and the empty
+    units join the cluster of the nearest unit holding data. ``params`` are
+    SOMClustering's parameters (``n_clusters``, ``linkage``,
+    ``connectivity``, ``max_clusters``).
+
+    Returns
+    -------
+    SOMClustering
+        With ``som_``, ``unit_weights_``, ``unit_labels_``, ``n_clusters_``
+        (and ``heights_`` when ``n_clusters=None``); ``predict`` works.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from somkit import SOM
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 0.3, (50, 2)), rng.normal(3, 0.3, (50, 2))])
+    >>> som = SOM((5, 5), random_state=0).fit(X)
+    >>> hits = np.bincount(som.predict(X), minlength=25)
+    >>> est = cluster_map(som, hits, n_clusters=None)
+    >>> est.n_clusters_, bool(est.predict(X[:1])[0] != est.predict(X[-1:])[0])
+    (2, True)
+    """
+    est = SOMClustering(**params)
+    est._check_params()
+    est.n_features_in_ = int(som.n_features_in_)
+    return est._cluster_units(som, unit_weights)

@@ -13,11 +13,6 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-)
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -37,6 +32,7 @@ from somkit._registry import (
     TOPOLOGIES,
     check_choice,
 )
+from somkit._repr import SOMBase
 from somkit._rules import default_radius, grid_shape
 from somkit._schedules import as_schedule, schedule_from_dict
 from somkit._train import TrainPlan, empty_history, run_epochs
@@ -65,7 +61,7 @@ def auto_grid(X, sample_weight=None, backend=None, **rule):
     return grid_shape(n, list(evals[:k]), **rule)
 
 
-class SOM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class SOM(SOMBase):
     """Self-organizing map (Kohonen map).
 
     Parameters

@@ -25,8 +25,11 @@ from somkit.cli._options import (
 
 # -------------------------------------------------------------------- plot
 def _image_shape(dataset, n_features, shape):
-    from somkit._data import is_square
+    """The pixel shape of each row: --image-shape, else the .npy array's shape.
 
+    Anything else is refused: a table's columns are not pixels just because
+    their count is a square (4 features would make meaningless 2x2 images).
+    """
     if shape is not None:
         if int(np.prod(shape)) != n_features:
             raise CliError(
@@ -36,11 +39,16 @@ def _image_shape(dataset, n_features, shape):
         return shape
     if dataset.image_shape is not None:
         return dataset.image_shape
-    if is_square(n_features):
-        side = int(round(n_features**0.5))
-        return (side, side)
+    side = int(round(n_features**0.5))
+    hint = (
+        f" (e.g. --image-shape {side}x{side} if each row is a square picture)"
+        if side * side == n_features
+        else ""
+    )
     raise CliError(
-        f"cannot tell the image shape of {n_features} features; give --image-shape HxW."
+        f"the {n_features} features of {dataset.source} do not form an image by "
+        "themselves (only an N-D .npy array carries its image shape); give "
+        f"--image-shape HxW{hint}."
     )
 
 
@@ -63,8 +71,8 @@ def _image_shape(dataset, n_features, shape):
 @click.option(
     "--image-shape",
     type=SHAPE,
-    help="Pixel shape of each row for kind images (default: square, or the "
-    ".npy array's shape).",
+    help="Pixel shape of each row for kind images (default: the N-D .npy "
+    "array's shape; required for tables).",
 )
 @click.option(
     "-o",
@@ -82,8 +90,10 @@ def plot(model, kind, data, label_column, image_shape, output, dpi):
     expanded  U-matrix with a cell between every pair of neighbours
     hits      samples per unit (needs --data)
     planes    one map per feature, in the data's units
-    labels    class markers per unit (needs --data and --label-column)
-    images    a sample drawn as an image per unit (needs --data)
+    labels    units shaded by majority class and purity (needs --data
+              and --label-column)
+    images    a sample drawn as an image per unit (needs --data; tables
+              need --image-shape HxW)
     history   quantization/topographic error and radius per epoch
     """
     suffix = Path(output).suffix.lower()
@@ -131,14 +141,39 @@ def plot(model, kind, data, label_column, image_shape, output, dpi):
     help="Use this trained map instead of training one.",
 )
 @click.option("--title", help="Report title (default: from the data file name).")
+@click.option(
+    "--id-column",
+    metavar="NAME",
+    help="Row ID column (any values): kept out of the features, listed per unit "
+    "in the page, searchable there and written to rows.csv (default: row "
+    "numbers from 1).",
+)
+@click.option(
+    "--clusters",
+    "n_clusters",
+    type=click.IntRange(min=1),
+    help="Number of clusters of units (default: chosen from the clustering tree).",
+)
+@click.option(
+    "--image-shape",
+    type=SHAPE,
+    help="Pixel shape of each row (e.g. 28x28): adds a picture per unit (an N-D "
+    ".npy array brings its own).",
+)
 @training_options
-def report_cmd(data, output, model, title, **opts):
+def report_cmd(data, output, model, title, id_column, n_clusters, image_shape, **opts):
     """Train a map on DATA (or use --model) and write an HTML report.
 
-    OUTPUT/index.html is one self-contained file (figures embedded) with the
-    U-matrix, expanded U-matrix, hit map, component planes, class map (with
-    --label-column), training history, quality measures with plain-words
-    warnings, the parameters and a data summary.
+    \b
+    OUTPUT/index.html  one self-contained page (no network): an interactive
+                       map (hover, click a unit for its samples, colour by any
+                       measure or feature, find an ID), clusters and what sets
+                       each apart, U-matrix, hit map, component planes, class
+                       map (with --label-column), training history, quality
+                       with plain-words warnings, parameters, data summary
+    OUTPUT/rows.csv    per input row: id, bmu, row, col, cluster, distance,
+                       outlier flag (and label)
+    OUTPUT/clusters.csv  per cluster and feature: mean, spread, difference
     """
     from somkit import report, save
     from somkit._data import load_data, load_for_model
@@ -154,10 +189,17 @@ def report_cmd(data, output, model, title, **opts):
             raise CliError(
                 "--columns cannot be used with --model (the model's columns are used)."
             )
-        dataset = load_for_model(data, som, label_column=label_column)
-        model_path = None
+        dataset = load_for_model(
+            data, som, label_column=label_column, id_column=id_column
+        )
     else:
-        dataset = load_data(data, columns=columns, label_column=label_column)
+        dataset = load_data(
+            data, columns=columns, label_column=label_column, id_column=id_column
+        )
+    if image_shape is not None:
+        image_shape = _image_shape(dataset, dataset.n_features, image_shape)
+    model_path = None
+    if model is None:
         som, seconds = train(dataset, opts)
         model_path = out / "model.npz"
         save(som, model_path)
@@ -167,6 +209,8 @@ def report_cmd(data, output, model, title, **opts):
         dataset,
         out,
         title=title,
+        n_clusters=n_clusters,
+        image_shape=image_shape,
         train_seconds=seconds,
         model_file=model_path.name if model_path is not None else model,
     )

@@ -24,6 +24,10 @@ component_planes
     One small map per feature.
 labels
     Class markers on the units, sized by count.
+class_map
+    Each unit shaded by its majority class, paler where classes mix.
+clusters
+    Clusters of the units (e.g. SOMClustering) as regions with borders.
 images
     One picture per unit; empty units are gaps.
 grid_in_data
@@ -45,11 +49,14 @@ Examples
 >>> ax = plot.labels(som, X, y, ax=ax, background=None)
 """
 
+from somkit.plot._classes import class_map, clusters
 from somkit.plot._cytometry import marker_heatmap, star_plot
 from somkit.plot._data import grid_in_data, history
 from somkit.plot._maps import component_planes, hits, images, labels, umatrix
 
 __all__ = [
+    "class_map",
+    "clusters",
     "component_planes",
     "grid_in_data",
     "history",

@@ -270,10 +270,10 @@ def component_planes(
         panels = grid_axes[:n]
     for a, f in zip(panels, cols, strict=True):
         coll = draw_cells(a, verts, W[:, f], cmap=cmap, **style)
-        a.set_title(names[f], fontsize=9)
+        a.set_title(names[f], fontsize=10)
         if colorbar:
             cb = a.figure.colorbar(coll, ax=a, fraction=0.046, pad=0.03)
-            cb.ax.tick_params(labelsize=7)
+            cb.ax.tick_params(labelsize=8.5)
     return np.asarray(list(panels), dtype=object)
 
 
