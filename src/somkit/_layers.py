@@ -347,6 +347,23 @@ class Layout:
             self.n_features,
         )
 
+    def restrict(self, names):
+        """The given layers alone, their columns renumbered from 0 in order."""
+        keep = [self.names.index(n) for n in names]
+        index, start = [], 0
+        for k in keep:
+            index.append(np.arange(start, start + len(self.index[k])))
+            start += len(self.index[k])
+        return Layout(
+            [self.names[k] for k in keep],
+            [self.metrics[k] for k in keep],
+            index,
+            self.weights[keep],
+            self.predict[keep],
+            self.scales[keep],
+            start,
+        )
+
     def to_state(self):
         """``(meta, arrays)`` for a model file."""
         meta = {
