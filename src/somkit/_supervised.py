@@ -258,6 +258,58 @@ class _SupervisedSOM(BaseEstimator):
             view.feature_names_in_ = self.feature_names_in_
         return view
 
+    # ----------------------------------------------------------- model file
+    def _to_step(self, name):
+        """This fitted estimator as one step of a model file (no pickle)."""
+        from somkit._io import encode
+
+        check_is_fitted(self, "som_")
+        inner = self.som_._to_step("som")
+        arrays = {f"som.{k}": v for k, v in inner["arrays"].items()}
+        state = {"som": {"params": inner["params"], "state": inner["state"]}}
+        for attr in self._state_attrs:
+            if hasattr(self, attr):
+                value = getattr(self, attr)
+                if attr in ("classes_", "feature_names_in_") and value.dtype == object:
+                    value = np.asarray(value, dtype=str)
+                state[attr] = encode(value, arrays, attr)
+        params = {
+            k: encode(v, arrays, f"param__{k}")
+            for k, v in self.get_params(deep=False).items()
+        }
+        cls = type(self).__name__
+        return {
+            "name": name,
+            "class": cls,
+            "params": params,
+            "state": state,
+            "arrays": arrays,
+        }
+
+    @classmethod
+    def _from_step(cls, step):
+        """A fitted estimator from a model-file step (inverse of ``_to_step``)."""
+        from somkit._io import decode
+        from somkit._som import SOM
+
+        arrays = step["arrays"]
+        params = {k: decode(v, arrays) for k, v in step["params"].items()}
+        est = cls(**params)
+        state = dict(step["state"])
+        inner = state.pop("som")
+        own = {k[4:]: v for k, v in arrays.items() if k.startswith("som.")}
+        est.som_ = SOM._from_step({**inner, "arrays": own})
+        for attr, value in state.items():
+            if attr not in cls._state_attrs:
+                raise ValueError(f"unknown state {attr!r} of {cls.__name__}")
+            value = decode(value, arrays)
+            if attr == "feature_names_in_":
+                value = np.asarray(value, dtype=object)
+            setattr(est, attr, value)
+        if est.som_.n_features_in_ <= est.n_features_in_:
+            raise ValueError("the map has no target columns")
+        return est
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
@@ -322,6 +374,13 @@ init, shuffle, backend, device, dtype, random_state, verbose, callbacks
     """
 
     _multi = False
+    _state_attrs = (
+        "classes_",
+        "unit_proba_",
+        "n_features_in_",
+        "feature_names_in_",
+        "n_iter_",
+    )
     _units_per_root = 10.0
     _default_neighbors = 1
 
@@ -419,6 +478,15 @@ random_state, verbose, callbacks
     """
 
     _multi = True
+    _state_attrs = (
+        "unit_target_",
+        "target_mean_",
+        "target_scale_",
+        "_y_ndim",
+        "n_features_in_",
+        "feature_names_in_",
+        "n_iter_",
+    )
     _units_per_root = 5.0
     _default_neighbors = 10
 
