@@ -132,3 +132,59 @@ def test_bad_parameters():
         SOMClassifier(metric="chebyshev").fit(IRIS_X, IRIS_Y)
     with pytest.raises(ValueError, match="Unknown label type"):
         SOMClassifier().fit(IRIS_X, IRIS_X[:, 0])
+
+
+def test_supervised_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from somkit import plot
+
+    y = np.array(["a", "b", "c"])[IRIS_Y]
+    model = make_pipeline(StandardScaler(), SOMClassifier(grid=(5, 6), random_state=0))
+    model.fit(IRIS_X, y)
+    ax = plot.class_prototypes(model)
+    faces = ax.collections[0].get_facecolors()
+    clf = model[-1]
+    np.testing.assert_allclose(faces[:, 3], clf.unit_proba_.max(axis=1))
+    ax = plot.misclassified(model, IRIS_X, y)
+    wrong = int((model.predict(IRIS_X) != y).sum())
+    assert ax.get_title().startswith(f"{wrong} of 150")
+    assert len(ax.collections[-1].get_offsets()) == wrong
+    reg = SOMRegressor(grid=(4, 5), random_state=0).fit(IRIS_X, IRIS_X[:, :2])
+    ax = plot.target_plane(reg, output=1)
+    np.testing.assert_allclose(ax.collections[0].get_array(), reg.unit_target_[:, 1])
+    with pytest.raises(ValueError, match="output"):
+        plot.target_plane(reg, output=2)
+    with pytest.raises(TypeError, match="SOMClassifier"):
+        plot.class_prototypes(reg)
+
+
+def test_cli_report_supervised(tmp_path):
+    import re
+
+    import pandas as pd
+    from click.testing import CliRunner
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    from somkit.cli import cli
+
+    frame = pd.DataFrame(IRIS_X, columns=["a", "b", "c", "d"])
+    frame["kind"] = np.array(["x", "y", "z"])[IRIS_Y]
+    csv = tmp_path / "iris.csv"
+    frame.to_csv(csv, index=False)
+    out = tmp_path / "rep"
+    args = ["report", str(csv), "-o", str(out), "--label-column", "kind"]
+    res = CliRunner().invoke(cli, [*args, "--supervised", "-q"])
+    assert res.exit_code == 0, res.output
+    page = (out / "index.html").read_text()
+    shown = float(re.search(r"5-fold accuracy</td><td class=num>([0-9.]+)", page)[1])
+    # the same cross-validation, run here on the saved model's recipe
+    model = somkit.load(out / "model.npz")
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    ref = cross_val_score(model, IRIS_X, frame["kind"].to_numpy(), cv=cv).mean()
+    assert shown == pytest.approx(ref, abs=5e-4)
+    assert isinstance(model[-1], SOMClassifier)
+    assert 'id="supervised"' in page and "Misclassified" in page
+    res = CliRunner().invoke(cli, [*args[:4], "--supervised"])
+    assert res.exit_code == 2 and "--supervised needs --label-column" in res.output
