@@ -273,3 +273,30 @@ def test_tanimoto_needs_non_negative_values_and_constant_layers_are_refused():
     with pytest.raises(ValueError, match="constant"):
         SOM((2, 2), layers=[Layer("a", 5), Layer("k", 1)]).fit(X)
     SOM((2, 2), layers=[Layer("a", 5), Layer("k", 1, weight=0)]).fit(X)
+
+
+def test_metrics_umatrix_and_reduce_use_the_layered_distance():
+    from somkit import metrics, umatrix
+    from somkit._layers import layer_distances
+
+    som = SOM((4, 5), layers=MIXED_LAYERS, n_epochs=3, random_state=0).fit(MIXED)
+    lm = som.layers_.metric(False)
+    W = som.codebook_.astype(np.float64)
+    D = sum(
+        lm.coef[k] * layer_distances(W[:, lm.cols[k]], W[:, lm.cols[k]], m)
+        for k, m in enumerate(lm.metrics)
+        if lm.coef[k] > 0
+    )
+    U = np.zeros(som.grid_.n_units)
+    cnt = np.zeros(som.grid_.n_units)
+    for a, b in som.grid_.edges():
+        for u in (a, b):
+            U[u] += D[a, b]
+            cnt[u] += 1
+    np.testing.assert_allclose(umatrix(som).ravel(), U / cnt, rtol=1e-5)
+    # quality measures search with the layers, not with euclidean
+    qe = metrics.quantization_error(som, MIXED)
+    np.testing.assert_allclose(qe, som.transform(MIXED).min(axis=1).mean(), rtol=1e-5)
+    assert metrics.distortion(som, MIXED, radius=0.0) == pytest.approx(qe, rel=1e-5)
+    picked = somkit.reduce(MIXED, grid=(3, 3), layers=MIXED_LAYERS, random_state=0)
+    assert len(picked) == len(set(picked.tolist()))

@@ -19,7 +19,6 @@ from somkit._kernels._distances import (
     chunk_rows,
     iter_chunks,
     normalize_rows,
-    pairwise_distances,
 )
 from somkit._kernels._layered import (
     as_chunk,
@@ -28,6 +27,7 @@ from somkit._kernels._layered import (
     bmu_stats,
     distances,
     minibatch_sums,
+    pairwise_distances,
 )
 from somkit._kernels._moments import moments
 from somkit._kernels._search import Codebook, Factored, te_limit

@@ -451,6 +451,17 @@ def distances(X, W, metric, *, batch_size=None):
     return D
 
 
+def pairwise_distances(A, B, metric, out_dtype=np.float64):
+    """``_distances.pairwise_distances`` for names or a LayerMetric."""
+    from somkit._kernels._distances import pairwise_distances as plain
+
+    if not is_layered(metric):
+        return plain(A, B, metric, out_dtype)
+    A = prepare_rows(np.asarray(A, dtype=np.float64), metric)
+    B = metric.constrain(NumpyRows, np.asarray(B, dtype=np.float64))
+    return metric.pairwise(A, B).astype(out_dtype, copy=False)
+
+
 def as_chunk(X, start, stop, dtype, metric):
     """``_distances.as_chunk``; layered: cosine blocks normalised."""
     from somkit._kernels._distances import as_chunk as plain
@@ -470,6 +481,7 @@ __all__ = [
     "distances",
     "layered_scan",
     "minibatch_sums",
+    "pairwise_distances",
     "prepare_rows",
     "winner_distances",
 ]
