@@ -120,9 +120,7 @@ def _auto_shape(X, units_per_root):
     from somkit._som import auto_grid
 
     n = len(X)
-    return auto_grid(
-        X, units_per_root=units_per_root, min_units=4, max_units=n, min_cols=2
-    )
+    return auto_grid(X, units_per_root=units_per_root, min_units=4, max_units=n)
 
 
 def _radius_ablation(cls, end):

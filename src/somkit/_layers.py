@@ -9,13 +9,16 @@ on a weighted sum of per-layer distances::
 with ``a_l = (weight_l / s_l) / sum_k (weight_k / s_k)``. ``s_l`` is the mean
 distance, in the layer's own metric, between two rows drawn independently
 from the (weighted) training data, measured once at fit on up to
-:data:`SCALE_ROWS` rows. This is the normalisation of kohonen's ``supersom``
-(``normalizeDataLayers=TRUE``; Wehrens & Kruisselbrink 2018, J. Stat. Softw.
-87(7), sec. 2.2), which divides each layer's distances by the mean distance
-between the objects of its initial codebook, a random sample of data rows;
-over the same rows the two means differ by the factor ``(n - 1) / n`` common
-to every layer, which cancels in ``a_l``. So a weight means the same however
-wide a layer is or in whatever units it is measured.
+:data:`SCALE_ROWS` rows. This is the normalisation of R's kohonen
+``supersom`` (Wehrens & Kruisselbrink 2018, "Flexible self-organizing maps in
+kohonen 3.0", J. Stat. Softw. 87(7)): with ``normalizeDataLayers=TRUE`` (its
+default) it sets ``distance.weights <- 1 / mean(object.distances(...))``
+over the rows of each layer's initial codebook, a random sample of data
+rows, then ``weights <- user.weights * distance.weights``, rescaled to sum to
+one. Over the same rows our mean (all ordered pairs, self-pairs included)
+is kohonen's (distinct pairs) times ``(n - 1) / n``, a factor common to
+every layer that cancels in ``a_l``. So a weight means the same however wide
+a layer is or in whatever units it is measured.
 
 Layer metrics (:data:`somkit._registry.LAYER_METRICS`):
 

@@ -22,9 +22,9 @@ has the SOM Toolbox's ``5 * sqrt(n_samples)`` and averages the targets of
 the 10 nearest units (targets are noisy: one unit's mean over a couple of
 samples overfits, as a 1-nearest-neighbour regressor does). The
 classifier's radius decays to :data:`FINE_RADIUS`, a narrow fine-tuning
-phase at the end of training (Kohonen's two-phase schedule, "ordering" then
-"convergence" with a small neighbourhood: Kohonen 2001, Self-Organizing
-Maps, 3rd ed., sec. 3.5): class prototypes sharpen (digits: 0.965 against
+phase at the end of training (Kohonen's two phases, ordering then
+convergence with a small neighbourhood: T. Kohonen, Self-Organizing Maps,
+3rd ed., Springer 2001; the SOM Toolbox's rough and fine-tuning phases): class prototypes sharpen (digits: 0.965 against
 0.936 when the radius ends at 1.5). The regressor keeps the SOM's usual end
 radius, 1.5: a smoother target plane averages noisy targets (diabetes: R^2
 0.457 against 0.438 with 0.5). Both numbers from
@@ -163,7 +163,6 @@ class _SupervisedSOM(BaseEstimator):
             units_per_root=self._units_per_root,
             min_units=floor,
             max_units=max(floor, int(math.ceil(n))),
-            min_cols=2,
         )
         if self.topology == "hex" and self.periodic and shape[0] % 2:
             shape = (shape[0] + 1, *shape[1:])
