@@ -24,8 +24,9 @@ samples overfits, as a 1-nearest-neighbour regressor does). The
 classifier's radius decays to :data:`FINE_RADIUS`, a narrow fine-tuning
 phase at the end of training (Kohonen's two phases, ordering then
 convergence with a small neighbourhood: T. Kohonen, Self-Organizing Maps,
-3rd ed., Springer 2001; the SOM Toolbox's rough and fine-tuning phases): class prototypes sharpen (digits: 0.965 against
-0.936 when the radius ends at 1.5). The regressor keeps the SOM's usual end
+3rd ed., Springer 2001; the SOM Toolbox's rough and fine-tuning phases):
+class prototypes sharpen (digits: 0.965 against 0.936 when the radius ends
+at 1.5). The regressor keeps the SOM's usual end
 radius, 1.5: a smoother target plane averages noisy targets (diabetes: R^2
 0.457 against 0.438 with 0.5). Both numbers from
 ``benchmarks/supervised.py``.
