@@ -110,7 +110,7 @@ def supervised_section(model, data, *, random_state=0):
     figs = []
     for title, draw in (
         (
-            "Class map (shade: probability of the unit's majority class)",
+            "Class prototypes (shade: probability of the unit's majority class)",
             plot.class_prototypes,
         ),
         (
