@@ -1,6 +1,7 @@
 """somkit: self-organizing maps that are fast, correct and easy to look at.
 
-The public surface is small: :class:`SOM`, :class:`SOMClustering`,
+The public surface is small: :class:`SOM` (with :class:`Layer` for layered
+maps), :class:`SOMClustering`, :class:`SOMClassifier`, :class:`SOMRegressor`,
 :func:`load`, :func:`save`, :func:`umatrix`, :func:`reduce` and the
 submodules ``somkit.metrics``, ``somkit.plot``, ``somkit.neupy``,
 ``somkit.features``, ``somkit.schedules``. Everything is imported on first
@@ -11,7 +12,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SOM",
+    "Layer",
+    "SOMClassifier",
     "SOMClustering",
+    "SOMRegressor",
     "__version__",
     "load",
     "reduce",
@@ -23,6 +27,9 @@ _SUBMODULES = ("metrics", "plot", "neupy", "features", "schedules", "datasets", 
 _ATTRIBUTES = {
     "SOM": ("somkit._som", "SOM"),
     "SOMClustering": ("somkit._clustering", "SOMClustering"),
+    "SOMClassifier": ("somkit._supervised", "SOMClassifier"),
+    "SOMRegressor": ("somkit._supervised", "SOMRegressor"),
+    "Layer": ("somkit._layers", "Layer"),
     "load": ("somkit._model", "load"),
     "save": ("somkit._model", "save"),
     "umatrix": ("somkit._umatrix", "umatrix"),

@@ -30,6 +30,7 @@ FORMAT_VERSION = 2
 
 def encode(value, arrays, key):
     """JSON-able form of a parameter or state value; arrays go to ``arrays``."""
+    from somkit._layers import Layer
     from somkit._schedules import Schedule
 
     if isinstance(value, tuple):
@@ -40,6 +41,8 @@ def encode(value, arrays, key):
         return [encode(v, arrays, f"{key}_{i}") for i, v in enumerate(value)]
     if isinstance(value, Schedule):
         return {"__schedule__": value.to_dict()}
+    if isinstance(value, Layer):
+        return {"__layer__": value.to_dict()}
     if isinstance(value, np.ndarray):
         arrays[key] = value
         return {"__array__": key}
@@ -64,6 +67,10 @@ def decode(value, arrays):
             return tuple(decode(v, arrays) for v in value["__tuple__"])
         if "__schedule__" in value:
             return schedule_from_dict(value["__schedule__"])
+        if "__layer__" in value:
+            from somkit._layers import Layer
+
+            return Layer.from_dict(value["__layer__"])
         if "__array__" in value:
             return arrays[value["__array__"]]
         if "__dropped__" in value:

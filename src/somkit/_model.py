@@ -9,8 +9,11 @@ through the earlier steps, and :func:`to_data_units` to show prototypes in
 the data's own units.
 
 Only steps whose fitted state is plain arrays can be stored without pickle:
-the SOM, :class:`~sklearn.preprocessing.StandardScaler` and
-:class:`~sklearn.preprocessing.MinMaxScaler`.
+the SOM (or, last, a SOMClassifier / SOMRegressor),
+:class:`~sklearn.preprocessing.StandardScaler` and
+:class:`~sklearn.preprocessing.MinMaxScaler`. For a supervised map,
+:func:`unwrap` gives the features part of its map as a SOM (see
+``SOMClassifier._map_view``), so plots and metrics take features only.
 """
 
 from __future__ import annotations
@@ -65,6 +68,17 @@ def _is_map(obj):
     return isinstance(obj, SOM) or (hasattr(obj, "codebook_") and hasattr(obj, "grid_"))
 
 
+def _is_supervised(obj):
+    # SOMClassifier / SOMRegressor: a map of features and target layers
+    return hasattr(obj, "_map_view") and hasattr(obj, "som_")
+
+
+def _final(model):
+    """The estimator at the end of ``model`` (a SOM or a supervised map)."""
+    steps = getattr(model, "steps", None)
+    return steps[-1][1] if steps else model
+
+
 def unwrap(model):
     """``(som, prefix)``: the map at the end of ``model`` and the steps before it.
 
@@ -81,9 +95,13 @@ def unwrap(model):
     """
     if _is_map(model):
         return model, None
+    if _is_supervised(model):
+        return model._map_view(), None
     steps = getattr(model, "steps", None)
-    if steps and _is_map(steps[-1][1]):
-        return steps[-1][1], (model[:-1] if len(steps) > 1 else None)
+    if steps and (_is_map(steps[-1][1]) or _is_supervised(steps[-1][1])):
+        last = steps[-1][1]
+        last = last._map_view() if _is_supervised(last) else last
+        return last, (model[:-1] if len(steps) > 1 else None)
     raise TypeError(
         "expected a somkit.SOM or a scikit-learn Pipeline ending in a SOM, got "
         f"{type(model).__name__}."
@@ -184,7 +202,9 @@ def save(model, path):
     if prefix is not None:
         for name, est in prefix.steps:
             steps.append(_scaler_step(name, est))
-    steps.append(som._to_step(model.steps[-1][0] if prefix is not None else "som"))
+    final = _final(model)
+    final = final if _is_supervised(final) else som
+    steps.append(final._to_step(model.steps[-1][0] if prefix is not None else "som"))
     write_model(path, steps)
     return path
 
@@ -230,6 +250,13 @@ def _v1_scaler(state):
     return est
 
 
+def _final_classes():
+    """Classes a model file may end with, by their stored name."""
+    from somkit._supervised import SOMClassifier, SOMRegressor
+
+    return {"SOM": SOM, "SOMClassifier": SOMClassifier, "SOMRegressor": SOMRegressor}
+
+
 def load(path):
     """Load a model written by :meth:`SOM.save`, :func:`save` or ``somkit fit``.
 
@@ -258,10 +285,11 @@ def load(path):
     """
     _, steps = read_model(path)
     try:
-        if not steps or steps[-1]["class"] != "SOM":
+        final = _final_classes().get(steps[-1]["class"]) if steps else None
+        if final is None:
             raise ValueError("the last step is not a SOM")
         built = [(s["name"], _build_scaler(s)) for s in steps[:-1]]
-        som = SOM._from_step(steps[-1])
+        som = final._from_step(steps[-1])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{path}: inconsistent somkit model file ({exc}).") from None
     if not built:

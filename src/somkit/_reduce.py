@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_array
 
 from somkit import _kernels
 from somkit._grid import _check_shape
+from somkit._layers import search_metric
 from somkit._rules import default_radius
 
 __all__ = ["reduce"]
@@ -119,7 +120,7 @@ def _fill_empty(som, X, empty, taken):
     rows = _kernels.chunk_rows(len(empty))
     for start in range(0, n, rows):
         D = _kernels.pairwise_distances(
-            np.asarray(X[start : start + rows]), W, som.metric
+            np.asarray(X[start : start + rows]), W, search_metric(som)
         ).T
         idx = np.broadcast_to(np.arange(start, start + D.shape[1]), D.shape)
         cand_d = np.concatenate([cand_d, D], axis=1)

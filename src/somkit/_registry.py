@@ -25,6 +25,10 @@ NEIGHBORHOODS = (
 )
 #: Neighbourhoods that are zero beyond sigma.
 BOUNDED_NEIGHBORHOODS = ("bubble", "cut_gaussian", "triangle", "epanechnikov")
+#: Distances of one layer of a layered map (``somkit.Layer(metric=...)``):
+#: sqeuclidean is kohonen's "sumofsquares", tanimoto is for binary / one-hot
+#: blocks.
+LAYER_METRICS = ("sqeuclidean", "euclidean", "cosine", "manhattan", "tanimoto")
 ALGORITHMS = ("batch", "online", "minibatch")
 BACKENDS = ("auto", "numpy", "torch", "dask")
 INITS = ("pca", "sample", "random")
@@ -41,6 +45,7 @@ def _ids(names):
 METRIC_ID = _ids(METRICS)
 NEIGHBORHOOD_ID = _ids(NEIGHBORHOODS)
 ALGORITHM_ID = _ids(ALGORITHMS)
+LAYER_METRIC_ID = _ids(LAYER_METRICS)
 
 
 def check_choice(name, value, allowed):

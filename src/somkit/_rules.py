@@ -1,4 +1,4 @@
-"""Rules shared by every entry point: the default radius and the automatic grid.
+"""Rules shared by every entry point: default radius, automatic grid, generators.
 
 ``SOM``, ``SOMClustering``, ``reduce`` and the command line all size maps
 and choose radii through these functions, so a map trained from Python and
@@ -8,6 +8,9 @@ one trained from the terminal on the same data are the same map.
 from __future__ import annotations
 
 import math
+from numbers import Integral
+
+import numpy as np
 
 #: Final radius of :func:`default_radius` for ``SOM``: units stay close
 #: enough to their neighbours that the map keeps its order.
@@ -91,3 +94,22 @@ def grid_shape(
     rows = max(1, int(round(math.sqrt(munits * ratio))))
     cols = max(int(min_cols), 1, int(round(munits / rows)))
     return (rows, cols) if cols > 1 else (rows,)
+
+
+def make_rng(random_state, step=0):
+    """A local numpy Generator from any ``random_state`` (never the global one).
+
+    ``step`` separates the streams of successive ``partial_fit`` calls.
+    """
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng([int(random_state.randint(2**31 - 1)), step])
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        return np.random.default_rng([int(random_state), step])
+    raise ValueError(
+        "random_state must be None, an int, a RandomState or a Generator; got "
+        f"{random_state!r}."
+    )

@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
 
 from somkit._backends import input_kind, resolve
 from somkit._grid import Grid
+from somkit._layers import LayeredMixin
 from somkit._registry import (
     ADJACENCIES,
     ALGORITHMS,
@@ -34,6 +35,7 @@ from somkit._registry import (
 )
 from somkit._repr import SOMBase
 from somkit._rules import default_radius, grid_shape
+from somkit._rules import make_rng as _rng
 from somkit._schedules import as_schedule, schedule_from_dict
 from somkit._train import TrainPlan, empty_history, run_epochs
 
@@ -61,7 +63,7 @@ def auto_grid(X, sample_weight=None, backend=None, **rule):
     return grid_shape(n, list(evals[:k]), **rule)
 
 
-class SOM(SOMBase):
+class SOM(LayeredMixin, SOMBase):
     """Self-organizing map (Kohonen map).
 
     Parameters
@@ -126,6 +128,11 @@ default="pca"
     callbacks : list of callables or None, default=None
         Called after each epoch as ``cb(som, epoch, logs)``; returning
         ``False`` stops training.
+    layers : list of Layer or None, default=None
+        Named blocks of columns with their own metric and weight
+        (:class:`somkit.Layer`): the BMU minimises the weighted sum of the
+        layers' normalised distances (kohonen's supersom; see
+        ``somkit._layers``). ``metric`` must then stay "euclidean" (unused).
 
     Attributes
     ----------
@@ -152,6 +159,9 @@ default="pca"
         BMU; :meth:`decision_function` is negative beyond it.
     fit_backend_ : str
         Where the last training call ran, e.g. "numpy" or "torch on cuda:0".
+    layers_ : Layout
+        Only with ``layers``: the fitted layers (columns, metrics, weights
+        and each layer's mean distance on the training data).
 
     Examples
     --------
@@ -186,6 +196,7 @@ default="pca"
         random_state=None,
         verbose=0,
         callbacks=None,
+        layers=None,
     ):
         self.grid = grid
         self.topology = topology
@@ -205,6 +216,7 @@ default="pca"
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
+        self.layers = layers
 
     # ------------------------------------------------------------ validation
     def _check_params(self):
@@ -249,6 +261,7 @@ default="pca"
             if not self.radius >= 0:
                 raise ValueError(f"radius must be >= 0, got {self.radius!r}.")
         as_schedule(self.learning_rate, "learning_rate", None)
+        self._check_layers_param()
         return dtype
 
     def _backend_for(self, X, algorithm=None):
@@ -330,7 +343,7 @@ default="pca"
     def _plan(self, backend, rng):
         return TrainPlan(
             grid=self.grid_,
-            metric=self.metric,
+            metric=self._search_metric(train=True),
             neighborhood=self.neighborhood,
             radius=self._radius_schedule_,
             learning_rate=as_schedule(self.learning_rate, "learning_rate", None),
@@ -365,7 +378,7 @@ default="pca"
         W, factored = init_codebook(
             X, self.grid_, init, rng, sample_weight, backend, self.metric
         )
-        return W.astype(dtype), factored
+        return self._fit_layers(X, sample_weight, rng, W).astype(dtype), factored
 
     def fit(self, X, y=None, sample_weight=None):
         """Train the map on X.
@@ -457,7 +470,7 @@ default="pca"
 
     def _finish(self, X, sample_weight, backend):
         idx, dist = backend.bmu(
-            X, self.codebook_, self.metric, batch_size=self.batch_size
+            X, self.codebook_, self._search_metric(), batch_size=self.batch_size
         )
         if backend.lazy:
             idx, dist = backend.dask.compute(idx, dist)
@@ -483,9 +496,8 @@ default="pca"
 
     def _bmu(self, X, second=False):
         X, backend = self._prepare(X)
-        return backend.bmu(
-            X, self.codebook_, self.metric, second=second, batch_size=self.batch_size
-        )
+        W, metric = self.codebook_, self._search_metric()
+        return backend.bmu(X, W, metric, second=second, batch_size=self.batch_size)
 
     def predict(self, X):
         """Flat index of each sample's best-matching unit (ties -> lowest index).
@@ -521,7 +533,7 @@ default="pca"
         """
         X, backend = self._prepare(X)
         return backend.distances(
-            X, self.codebook_, self.metric, batch_size=self.batch_size
+            X, self.codebook_, self._search_metric(), batch_size=self.batch_size
         )
 
     def score_samples(self, X):
@@ -551,7 +563,7 @@ default="pca"
         return backend.stats(
             X,
             self.codebook_,
-            self.metric,
+            self._search_metric(),
             sample_weight=sw,
             grid=None if adjacency is None else self.grid_,
             adjacency=adjacency or "edges",
@@ -638,6 +650,7 @@ default="pca"
         }
         if hasattr(self, "feature_names_in_"):
             arrays["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
+        self._layers_to_state(meta, arrays)
         return meta, arrays
 
     def _set_state(self, meta, arrays):
@@ -661,6 +674,7 @@ default="pca"
         self.outlier_threshold_ = float(meta["outlier_threshold"])
         self.history_ = {k: list(v) for k, v in meta["history"].items()}
         self.fit_backend_ = str(meta.get("fit_backend", "numpy"))
+        self._layers_from_state(meta, arrays)
         return self
 
     @property
@@ -675,22 +689,3 @@ default="pca"
         tags.input_tags.sparse = False
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-
-def _rng(random_state, step=0):
-    """A local numpy Generator from any ``random_state`` (never the global one).
-
-    ``step`` separates the streams of successive ``partial_fit`` calls.
-    """
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng([int(random_state.randint(2**31 - 1)), step])
-    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
-        return np.random.default_rng([int(random_state), step])
-    raise ValueError(
-        "random_state must be None, an int, a RandomState or a Generator; got "
-        f"{random_state!r}."
-    )

@@ -71,9 +71,7 @@ def batch_update(be, W, sums, wsum, grid, neighborhood, sigma, metric):
     num, den = sm[:, :d], sm[:, d:]
     ok = abs(den) > 1e-12 * max(be.max(wsum), 1e-300)
     new = be.where(ok, num / be.where(ok, den, 1.0), be.float64(W))
-    if metric == "cosine":
-        new = be.normalize_rows(new)
-    return be.cast(new, W)
+    return be.cast(_constrain(be, new, metric), W)
 
 
 def minibatch_update(be, W, sums, wsum, grid, neighborhood, sigma, rate, metric):
@@ -89,9 +87,15 @@ def minibatch_update(be, W, sums, wsum, grid, neighborhood, sigma, rate, metric)
     num, den = sm[:, :d], sm[:, d:]
     Wd = be.float64(W)
     Wd = Wd + rate * (num - den * Wd) / be.clip_min(den, 1.0)
+    return be.cast(_constrain(be, Wd, metric), W)
+
+
+def _constrain(be, W, metric):
+    """Unit rows for cosine; unit blocks for the cosine layers of a layered map."""
     if metric == "cosine":
-        Wd = be.normalize_rows(Wd)
-    return be.cast(Wd, W)
+        return be.normalize_rows(W)
+    constrain = getattr(metric, "constrain", None)
+    return W if constrain is None else constrain(be, W)
 
 
 # ---------------------------------------------------------------- the loop

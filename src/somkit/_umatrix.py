@@ -22,6 +22,7 @@ import math
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from somkit._layers import is_layered, search_metric
 from somkit._registry import METRICS as _METRICS
 
 _REDUCE = ("mean", "median", "max")
@@ -182,8 +183,8 @@ def _check_som(model):
         )
     W = np.asarray(som.codebook_, dtype=np.float64)
     grid = som.grid_
-    metric = getattr(som, "metric", "euclidean")
-    if metric not in _METRICS:
+    metric = search_metric(som) if hasattr(som, "metric") else "euclidean"
+    if isinstance(metric, str) and metric not in _METRICS:
         raise ValueError(f"metric must be one of {_METRICS}, got {metric!r}.")
     if W.ndim != 2 or W.shape[0] != grid.n_units:
         raise ValueError(
@@ -201,6 +202,9 @@ def edge_distances(W, i, j, metric):
     i = np.asarray(i, dtype=np.int64).ravel()
     j = np.asarray(j, dtype=np.int64).ravel()
     W = np.asarray(W, dtype=np.float64)
+    if is_layered(metric):
+        # a layered map: its combined distance (prediction layers)
+        return metric.rowwise(W[i], W[j])
     if metric == "cosine":
         norms = np.linalg.norm(W, axis=1)
         norms[norms == 0] = 1.0

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import _check_sample_weight
 
+from somkit._layers import search_metric
+
 __all__ = [
     "distortion",
     "quantization_error",
@@ -79,7 +81,11 @@ def _distortion_part(C, idx, sw, W, grid, neighborhood_name, radius, metric):
         C = normalize_rows(C)
     H = neighborhood(neighborhood_name, grid.distances(idx), radius)
     H /= H.sum(axis=1, keepdims=True)
-    per = np.einsum("ij,ij->i", H, pairwise_distances(C, W, "euclidean") ** 2)
+    if isinstance(metric, str):
+        D = pairwise_distances(C, W, "euclidean") ** 2
+    else:  # a layered map: its combined distance (sqeuclidean layers: squared)
+        D = pairwise_distances(C, W, metric)
+    per = np.einsum("ij,ij->i", H, D)
     w = np.ones(len(C)) if sw is None else np.asarray(sw, dtype=np.float64)
     return float(w @ per), float(w.sum())
 
@@ -102,8 +108,9 @@ def distortion(model, X, sample_weight=None, radius=None):
         radius = hist[-1] if hist else 0.0
     grid = som.grid_
     W = som.codebook_.astype(np.float64)
-    idx = backend.bmu(X, som.codebook_, som.metric, batch_size=som.batch_size)[0]
-    args = (W, grid, som.neighborhood, radius, som.metric)
+    metric = search_metric(som)
+    idx = backend.bmu(X, som.codebook_, metric, batch_size=som.batch_size)[0]
+    args = (W, grid, som.neighborhood, radius, metric)
     if input_kind(X) == "dask":
         import dask
 
@@ -170,7 +177,8 @@ def trustworthiness(model, X, n_neighbors=5):
         raise ValueError(
             f"n_neighbors must be in [1, n_samples / 2), got {k} for {n} samples."
         )
-    idx = backend.bmu(X, som.codebook_, som.metric, batch_size=som.batch_size)[0]
+    metric = search_metric(som)
+    idx = backend.bmu(X, som.codebook_, metric, batch_size=som.batch_size)[0]
     grid = som.grid_
     pos = grid.positions[idx]
     pos = pos + np.random.default_rng(0).uniform(-0.01, 0.01, size=pos.shape)

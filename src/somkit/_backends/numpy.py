@@ -92,6 +92,13 @@ class NumpyBackend(Backend):
 
     def online_steps(self, C, sw, W, grid, metric, neighborhood, rates, sigmas):
         from somkit._kernels._online import online_steps
+        from somkit._layers import is_layered
+
+        if is_layered(metric):
+            from somkit._kernels._layered_online import online_steps as layered
+
+            nbh = NEIGHBORHOOD_ID[neighborhood]
+            return layered(C, sw, W, grid, metric, nbh, rates, sigmas)
 
         return online_steps(
             C,

@@ -51,6 +51,14 @@ import numpy as np
 
 from somkit import _kernels
 from somkit._backends._base import Backend
+from somkit._backends._torch_layers import (
+    LayeredCodebook,
+    chunk_key,
+    is_layered,
+    prepare_rows,
+)
+from somkit._backends._torch_layers import normalize_rows as _normalize_rows
+from somkit._backends._torch_layers import pairwise as layered_pairwise
 from somkit._grid import EPS as _EPS
 from somkit._neighborhood import neighborhood, support
 
@@ -119,13 +127,6 @@ def make_backend(device=None):
 
 def _torch_dtype(torch, dtype):
     return torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
-
-
-def _normalize_rows(torch, A):
-    """Rows at unit L2 norm, norms taken in float64 (zero rows stay zero)."""
-    norms = torch.sqrt((A.double() * A.double()).sum(dim=1))
-    norms = torch.where(norms == 0, torch.ones_like(norms), norms)
-    return A / norms.to(A.dtype)[:, None]
 
 
 def _distinct_rows(torch, W):
@@ -427,13 +428,13 @@ class TorchBackend(Backend):
         torch = self.torch
         tdt = _torch_dtype(torch, dtype)
         n = X.shape[0]
-        key = (id(X), tuple(X.shape), np.dtype(dtype).name, metric == "cosine")
+        key = (id(X), tuple(X.shape), np.dtype(dtype).name, chunk_key(metric))
         full = None
         if (
             isinstance(X, torch.Tensor)
             and X.device == self._device
             and X.dtype == tdt
-            and metric != "cosine"
+            and not chunk_key(metric)
         ):
             full = X.detach()  # already where and what it needs to be
         elif self._data is not None and self._data[1] == key and self._data[0] is X:
@@ -453,7 +454,7 @@ class TorchBackend(Backend):
         torch = self.torch
         if isinstance(X, torch.Tensor):
             C = X[a:b].detach().to(self._device, dtype=tdt)
-            return _normalize_rows(torch, C) if metric == "cosine" else C
+            return prepare_rows(torch, C, metric)
         return self._to_device(_kernels.as_chunk(X, a, b, dtype, metric), tdt)
 
     def _sample_weight(self, sample_weight):
@@ -470,7 +471,8 @@ class TorchBackend(Backend):
         """``W`` (numpy or tensor) prepared on the device, and its numpy dtype."""
         Wt = self._to_device(W)
         dtype = np.float64 if Wt.dtype == self.torch.float64 else np.float32
-        return _Codebook(self.torch, Wt, metric), dtype
+        kind = LayeredCodebook if is_layered(metric) else _Codebook
+        return kind(self.torch, Wt, metric), dtype
 
     # ---------------------------------------------------- passes over data
     def bmu(self, X, W, metric, *, second=False, batch_size=None):
@@ -583,7 +585,7 @@ class TorchBackend(Backend):
         if isinstance(X, torch.Tensor):
             idx = torch.as_tensor(rows, device=X.device)
             C = X.detach().index_select(0, idx).to(self._device, dtype=tdt)
-            return _normalize_rows(torch, C) if metric == "cosine" else C
+            return prepare_rows(torch, C, metric)
         from somkit._backends.numpy import take_rows
 
         return self._to_device(
@@ -594,7 +596,8 @@ class TorchBackend(Backend):
         """Sums of one minibatch on the device; QE/TE as device scalars."""
         torch = self.torch
         with torch.no_grad():
-            cb = _Codebook(torch, self._to_device(W), metric)
+            kind = LayeredCodebook if is_layered(metric) else _Codebook
+            cb = kind(torch, self._to_device(W), metric)
             m, d = cb.W.shape
             sw = self._to_device(np.asarray(sample_weight, dtype=np.float64))
             i1, i2, dist = cb.search(C, second=m > 1)
@@ -676,6 +679,8 @@ class TorchBackend(Backend):
 
 def _pairwise(torch, C, W, metric):
     """Dense float64 distances of the rows of C to the rows of W."""
+    if is_layered(metric):
+        return layered_pairwise(torch, C, W, metric)
     if metric == "euclidean":
         shift = W.mean(dim=0)
         Cs, Ws = C - shift, W - shift

@@ -4,6 +4,8 @@
 * :mod:`._distances` chunking and dense sample-unit distances;
 * :mod:`._numba` compiled per-row loops (BMU top-2, distances, sums);
 * :mod:`._search` the BMU search and the passes over the data;
+* :mod:`._layered` the same for layered maps (a ``LayerMetric`` instead of a
+  metric name); its entry points take either and are the ones exported here;
 * :mod:`._moments` chunked weighted mean and covariance;
 * :mod:`._smooth` neighbourhood smoothing of per-unit values;
 * :mod:`._online` the sequential (online) rule.
@@ -14,23 +16,21 @@ interface; nothing else should need to import them.
 """
 
 from somkit._kernels._distances import (
-    as_chunk,
     chunk_rows,
     iter_chunks,
     normalize_rows,
-    pairwise_distances,
 )
-from somkit._kernels._moments import moments
-from somkit._kernels._search import (
-    Codebook,
-    Factored,
+from somkit._kernels._layered import (
+    as_chunk,
     batch_sums,
     bmu,
     bmu_stats,
     distances,
     minibatch_sums,
-    te_limit,
+    pairwise_distances,
 )
+from somkit._kernels._moments import moments
+from somkit._kernels._search import Codebook, Factored, te_limit
 from somkit._kernels._smooth import DENSE_UNITS, smooth
 from somkit._kernels._threads import blas_single_thread, n_workers, reuse_buffers
 

@@ -160,8 +160,16 @@ def plot(model, kind, data, label_column, image_shape, output, dpi):
     help="Pixel shape of each row (e.g. 28x28): adds a picture per unit (an N-D "
     ".npy array brings its own).",
 )
+@click.option(
+    "--supervised",
+    is_flag=True,
+    help="Train a SOMClassifier on the features and --label-column, and add "
+    "its cross-validated accuracy, class prototypes and misclassified samples.",
+)
 @training_options
-def report_cmd(data, output, model, title, id_column, n_clusters, image_shape, **opts):
+def report_cmd(
+    data, output, model, title, id_column, n_clusters, image_shape, supervised, **opts
+):
     """Train a map on DATA (or use --model) and write an HTML report.
 
     \b
@@ -177,11 +185,13 @@ def report_cmd(data, output, model, title, id_column, n_clusters, image_shape, *
     """
     from somkit import report, save
     from somkit._data import load_data, load_for_model
-    from somkit.cli._training import train
+    from somkit.cli._training import supervised_sections, train
 
     start_agg()
     out = check_output_dir(output)
     columns, label_column = opts.pop("columns"), opts.pop("label_column")
+    if supervised and label_column is None:
+        raise CliError("--supervised needs --label-column NAME (the classes).")
     seconds = None
     if model is not None:
         som = load_model(model)
@@ -200,7 +210,7 @@ def report_cmd(data, output, model, title, id_column, n_clusters, image_shape, *
         image_shape = _image_shape(dataset, dataset.n_features, image_shape)
     model_path = None
     if model is None:
-        som, seconds = train(dataset, opts)
+        som, seconds = train(dataset, opts, supervised=supervised)
         model_path = out / "model.npz"
         save(som, model_path)
     tic = time.perf_counter()
@@ -213,6 +223,7 @@ def report_cmd(data, output, model, title, id_column, n_clusters, image_shape, *
         image_shape=image_shape,
         train_seconds=seconds,
         model_file=model_path.name if model_path is not None else model,
+        sections=supervised_sections(som, dataset, supervised),
     )
     say(
         opts["quiet"],

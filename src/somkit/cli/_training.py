@@ -35,7 +35,57 @@ def make_scaler(kind):
     return {"none": None, "standard": StandardScaler(), "minmax": MinMaxScaler()}[kind]
 
 
-def train(data, opts):
+def _classifier(opts):
+    """The SOMClassifier of ``--supervised`` from the training options.
+
+    The features layer takes the map metric (euclidean as its square, the
+    sum of squares); ``--epochs`` left at its default keeps the classifier's.
+    """
+    from click.core import ParameterSource
+
+    from somkit import SOMClassifier
+
+    metric = {"euclidean": "sqeuclidean", "cosine": "cosine", "manhattan": "manhattan"}
+    if opts["metric"] not in metric:
+        raise click.UsageError(
+            f"--metric {opts['metric']} has no supervised form; use one of "
+            f"{', '.join(metric)}."
+        )
+    ctx = click.get_current_context(silent=True)
+    default = ctx is not None and ctx.get_parameter_source("epochs") in (
+        ParameterSource.DEFAULT,
+        None,
+    )
+    extra = {} if default else {"n_epochs": opts["epochs"]}
+    return SOMClassifier(
+        grid=opts["grid"],
+        metric=metric[opts["metric"]],
+        topology=opts["topology"],
+        periodic=opts["periodic"],
+        neighborhood=opts["neighborhood"],
+        radius=opts["radius"],
+        learning_rate=opts["learning_rate"],
+        algorithm=opts["algorithm"],
+        batch_size=opts["batch_size"],
+        init=opts["init"],
+        backend=opts["backend"],
+        device=opts["device"],
+        dtype=opts["dtype"],
+        random_state=opts["seed"],
+        **extra,
+    )
+
+
+def supervised_sections(model, data, supervised):
+    """The report sections of ``--supervised`` (none without it)."""
+    if not supervised:
+        return ()
+    from somkit._report_supervised import supervised_section
+
+    return (supervised_section(model, data),)
+
+
+def train(data, opts, supervised=False):
     """Build and fit the model of the training options; return (model, seconds).
 
     The model is a Pipeline (scaler, then the SOM) unless ``--scale none``;
@@ -68,17 +118,23 @@ def train(data, opts):
         verbose=1 if terminal and not quiet else 0,
         callbacks=None if terminal or quiet else [PlainProgress(opts["epochs"])],
     )
+    if supervised:
+        som = _classifier(opts)
     scaler = make_scaler(opts["scale"])
     model = som if scaler is None else Pipeline([("scale", scaler), ("som", som)])
     say(
         quiet,
-        f"training a SOM on {data.n_samples} samples x {data.n_features} features "
-        f"from {data.source} ({opts['algorithm']}, {opts['epochs']} epochs, "
+        f"training a {type(som).__name__} on {data.n_samples} samples x "
+        f"{data.n_features} features from {data.source} ({opts['algorithm']}, "
+        f"{som.n_epochs} epochs, "
         f"scale={opts['scale']})",
     )
     tic = time.perf_counter()
-    model.fit(data.X)
+    model.fit(data.X, *((data.labels,) if supervised else ()))
     seconds = time.perf_counter() - tic
+    if supervised:
+        som.set_params(backend="auto", device=None)
+        som = som.som_
     # The model file holds no run-time settings: it predicts anywhere (the
     # backend that trained it is recorded in som.fit_backend_).
     som.set_params(verbose=0, callbacks=None, backend="auto", device=None)

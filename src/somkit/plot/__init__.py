@@ -34,6 +34,10 @@ grid_in_data
     Units and grid edges drawn in data space over the samples.
 history
     Quantization error, topographic error and radius per epoch.
+class_prototypes, misclassified, target_plane
+    Supervised maps (a fitted ``SOMClassifier`` / ``SOMRegressor``): units
+    shaded by majority class and its probability, the misclassified samples
+    on that map, and the regression target as a component plane.
 star_plot, marker_heatmap
     FlowSOM figures (a fitted ``somkit.cytometry.FlowSOM`` first): stars
     of marker levels on the units' minimum spanning tree, and the marker
@@ -53,9 +57,11 @@ from somkit.plot._classes import class_map, clusters
 from somkit.plot._cytometry import marker_heatmap, star_plot
 from somkit.plot._data import grid_in_data, history
 from somkit.plot._maps import component_planes, hits, images, labels, umatrix
+from somkit.plot._supervised import class_prototypes, misclassified, target_plane
 
 __all__ = [
     "class_map",
+    "class_prototypes",
     "clusters",
     "component_planes",
     "grid_in_data",
@@ -64,6 +70,8 @@ __all__ = [
     "images",
     "labels",
     "marker_heatmap",
+    "misclassified",
     "star_plot",
+    "target_plane",
     "umatrix",
 ]

@@ -39,6 +39,17 @@ def fitted_som(model):
     return som
 
 
+def bmu_of(model, X):
+    """BMU of each row of X on the map of ``model`` (earlier steps applied).
+
+    Not ``model.predict``: a supervised model predicts classes or targets.
+    """
+    from somkit._model import to_map_space
+
+    som = fitted_som(model)
+    return np.asarray(som.predict(to_map_space(model, X)))
+
+
 def check_som(model):
     """The fitted map's grid, or NotFittedError (see :func:`fitted_som`)."""
     return fitted_som(model).grid_

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from somkit.plot._cells import (
+    bmu_of,
     cell_vertices,
     check_flat,
     check_som,
@@ -103,7 +104,7 @@ def class_map(
 
     grid = check_som(som)
     check_flat(grid, "plot.class_map")
-    bmu = np.asarray(som.predict(X))
+    bmu = bmu_of(som, X)
     names, codes = encode_labels(y)
     if len(codes) != len(bmu):
         raise ValueError(

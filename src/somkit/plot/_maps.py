@@ -12,6 +12,7 @@ from somkit import _umatrix
 from somkit.plot._cells import (
     HEX_INNER_SQUARE,
     add_colorbar,
+    bmu_of,
     cell_vertices,
     check_flat,
     check_som,
@@ -142,7 +143,7 @@ def hits(
     """
     grid = check_som(som)
     check_flat(grid, "plot.hits")
-    bmu = np.asarray(som.predict(X))
+    bmu = bmu_of(som, X)
     w = None
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float64).ravel()
@@ -388,7 +389,7 @@ def labels(
         raise ValueError(
             f"background must be one of {_BACKGROUNDS}, got {background!r}."
         )
-    bmu = np.asarray(som.predict(X))
+    bmu = bmu_of(som, X)
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(bmu):
         raise ValueError(
@@ -543,7 +544,7 @@ def images(
     check_flat(grid, "plot.images")
     if not isinstance(pick, str) or pick not in _PICK:
         raise ValueError(f"pick must be one of {_PICK}, got {pick!r}.")
-    bmu = np.asarray(som.predict(X))
+    bmu = bmu_of(som, X)
     imgs = _check_images(images, image_shape, len(bmu))
     order = np.arange(len(bmu))
     if pick == "nearest":

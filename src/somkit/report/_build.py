@@ -278,7 +278,7 @@ def _files_html(a):
 
 
 # -------------------------------------------------------------------- page
-def _render(a, *, title, train_seconds, model_file, image_shape, files):
+def _render(a, *, title, train_seconds, model_file, image_shape, files, sections=()):
     from somkit import _umatrix
     from somkit.report._clusters import section_html
     from somkit.report._explorer import explorer_html
@@ -327,6 +327,7 @@ def _render(a, *, title, train_seconds, model_file, image_shape, files):
     nav = ["summary", "warnings", "quality"]
     nav += ["explorer"] if flat else []
     nav += ["clusters"] + [SECTION_IDS[k] for k in kinds if k != "clusters"]
+    nav += ["supervised"] if sections else []
     nav += ["parameters", "data"] + (["files"] if files else [])
     parts.append(
         "<nav>" + " ".join(f'<a href="#{s}">{esc(s)}</a>' for s in nav) + "</nav>"
@@ -369,6 +370,7 @@ def _render(a, *, title, train_seconds, model_file, image_shape, files):
             '<p class="note">A 3-D map has no flat drawing: its map figures and the '
             "interactive map are left out.</p>"
         )
+    parts.extend(sections)
     parts.append(_parameters_html(a, model_file))
     parts.append(_data_html(a, image_shape))
     if files:
@@ -401,6 +403,7 @@ def build_report(
     train_seconds=None,
     model_file=None,
     random_state=0,
+    sections=(),
 ):
     """The report's HTML text (see :func:`write_report` for the arguments)."""
     data = as_dataset(model, data, labels, ids, feature_names)
@@ -412,6 +415,7 @@ def build_report(
         model_file=model_file,
         image_shape=_check_image_shape(image_shape, data),
         files=False,
+        sections=sections,
     )
 
 
@@ -429,6 +433,7 @@ def write_report(
     train_seconds=None,
     model_file=None,
     random_state=0,
+    sections=(),
 ):
     """Write the report of ``model`` on ``data`` into ``directory``.
 
@@ -464,6 +469,10 @@ def write_report(
         Shown in the parameters table.
     random_state : int, default=0
         Picks the rows used for trustworthiness on large data.
+    sections : sequence of str, default=()
+        Extra HTML ``<section>`` elements placed before the parameters (the
+        supervised part of ``somkit report --supervised``, see
+        ``somkit._report_supervised``).
 
     Returns
     -------
@@ -495,6 +504,7 @@ def write_report(
         model_file=model_file,
         image_shape=image_shape,
         files=True,
+        sections=sections,
     )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
