@@ -91,7 +91,7 @@ def predict(model, data, output, id_column, **opts):
 
     model = load_model(model)
     som, _ = unwrap(model)
-    dataset = read_model_data(data, model, opts, id_column=id_column)
+    dataset = read_model_data(data, model, opts, id_column=id_column, skip_empty=False)
     n = dataset.n_samples
     keep = ~np.isnan(to_map_space(model, dataset.X)).all(axis=1)
     idx = np.full(n, -1, dtype=np.int64)

@@ -89,10 +89,20 @@ def read_training_data(path, opts, id_column=None):
     return dataset
 
 
-def read_model_data(path, model, opts, label_column=None, id_column=None, quiet=False):
+def read_model_data(
+    path,
+    model,
+    opts,
+    label_column=None,
+    id_column=None,
+    quiet=False,
+    skip_empty=True,
+):
     """The Dataset of ``path`` for a trained ``model`` (the read options and,
-    when present in ``opts``, the column options; popped)."""
-    from somkit._data import load_for_model
+    when present in ``opts``, the column options; popped). Rows without any
+    observed feature are skipped with a count unless ``skip_empty`` is
+    False (predict answers them with empty cells)."""
+    from somkit._data import drop_empty_rows, load_for_model
 
     columns = _pop(opts, COLUMN_OPTIONS)
     label_column = columns.pop("label_column") or label_column
@@ -105,6 +115,10 @@ def read_model_data(path, model, opts, label_column=None, id_column=None, quiet=
         **_pop(opts, READ_OPTIONS),
     )
     _notes(quiet, dataset)
+    if skip_empty:
+        dataset, empty = drop_empty_rows(dataset)
+        if empty:
+            say(quiet, f"note: skipped {empty} row(s) with no observed feature")
     return dataset
 
 
