@@ -263,9 +263,10 @@ def test_pca_init_uses_observed_moments(blobs):
 
 
 # ----------------------------------------------------------- the other backends
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("algorithm", ["batch", "minibatch"])
-def test_torch_matches_numpy_with_holes(blobs, metric, algorithm):
+def test_torch_matches_numpy_with_holes(blobs, metric, algorithm, device):
     pytest.importorskip("torch")
     _, Xh = blobs
     kw = dict(
@@ -277,7 +278,7 @@ def test_torch_matches_numpy_with_holes(blobs, metric, algorithm):
         random_state=0,
     )
     a = SOM((4, 5), backend="numpy", **kw).fit(Xh)
-    b = SOM((4, 5), backend="torch", device="cpu", **kw).fit(Xh)
+    b = SOM((4, 5), backend="torch", device=device, **kw).fit(Xh)
     np.testing.assert_allclose(b.codebook_, a.codebook_, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(b.labels_, a.labels_)
     np.testing.assert_allclose(
