@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from somkit import SOM, impute, load, plot
 from somkit._data import DataError, label_counts, load_data, load_for_model
 from somkit._encode import OneHotText
-from somkit._labels import class_index
+from somkit._labels import encode_labels
 from somkit._model import feature_names, to_data_units, unwrap
 from somkit.cli import cli
 
@@ -469,13 +469,13 @@ def test_holes_counted_refused_and_empty_rows(penguins, tables, tmp_path):
 
 
 def test_missing_labels_are_their_own_class(penguins, tables, tmp_path):
-    classes, inverse = class_index(penguins["sex"])
+    classes, inverse = encode_labels(penguins["sex"])
     assert classes == ["female", "male", "missing"]
     assert np.sum(inverse == 2) == penguins["sex"].isna().sum()
     counts = dict(label_counts(penguins["sex"].to_numpy()))
     assert counts["missing"] == 11 and counts["male"] == 168
     # mixed types: numbers and text in one column never fail to sort
-    classes, _ = class_index([3, "b", 1.5, None, "a", float("nan")])
+    classes, _ = encode_labels([3, "b", 1.5, None, "a", float("nan")])
     assert classes == ["1.5", "3", "a", "b", "missing"]
     X = penguins[NUMERIC].dropna()
     som = make_pipeline(StandardScaler(), SOM((4, 4), random_state=0)).fit(X)

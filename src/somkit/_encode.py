@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["OneHotText", "encodes_text"]
+__all__ = ["OneHotText", "encoded_dataset", "encodes_text"]
 
 
 def _is_hole(v):
@@ -223,3 +223,21 @@ def encodes_text(model):
     """Whether ``model`` (a SOM or a Pipeline) starts with a :class:`OneHotText`."""
     steps = getattr(model, "steps", None)
     return bool(steps) and any(isinstance(s, OneHotText) for _, s in steps)
+
+
+def encoded_dataset(model, data):
+    """``data`` (a ``somkit._data.Dataset``) with the model's one-hot step
+    applied: text columns become ``name=category`` 0/1 features, numbers
+    stay in their units. Unchanged when the model encodes no text."""
+    import dataclasses
+
+    if not encodes_text(model):
+        return data
+    encoder = model.steps[0][1]
+    return dataclasses.replace(
+        data,
+        X=encoder.transform(data.X),
+        feature_names=[str(n) for n in encoder.get_feature_names_out()],
+        text_columns=[],
+        image_shape=None,
+    )
