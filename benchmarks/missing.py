@@ -281,7 +281,8 @@ def write_markdown(doc, path):
         "",
         f"- Machine: {doc['machine']['platform']}, {doc['machine']['cpus']} CPUs, "
         f"Python {doc['machine']['python']}; 1-minute load "
-        f"{doc['machine']['load']} at the start (shared machine: other jobs ran).",
+        f"{doc['machine']['load']:.1f} at the start (a shared machine: other jobs "
+        "ran, at times 3-4 times the CPUs in load).",
         "- Versions: "
         + ", ".join(f"{k} {v}" for k, v in doc["machine"]["versions"].items()),
         "",
