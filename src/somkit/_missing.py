@@ -7,7 +7,8 @@
   ``somkit.impute``);
 * :func:`scale_warning`: one warning per fit when the feature ranges differ
   by more than :data:`SCALE_RATIO` (distance metrics; cosine and dot maps,
-  used on embeddings, are left alone).
+  used on embeddings, and layered maps, whose layers are normalised, are
+  left alone).
 
 A hole is a NaN. The BMU of a sample with holes is searched over its
 observed features (see ``somkit._kernels._search``).

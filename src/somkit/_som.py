@@ -461,7 +461,8 @@ default="pca"
         return self
 
     def _warn_scales(self, X):
-        if self.metric not in ("cosine", "dot"):
+        # cosine / dot maps hold embeddings; layered maps scale each layer
+        if self.metric not in ("cosine", "dot") and self.layers is None:
             scale_warning(X, getattr(self, "feature_names_in_", None), stacklevel=4)
 
     def _set_codebook(self, W):
