@@ -522,3 +522,30 @@ def test_missing_labels_are_their_own_class(penguins, tables, tmp_path):
     )
     data = load_for_model(tables["csv"], load(model), label_column="sex")
     assert sum(label is None for label in data.labels) == 11
+
+
+def test_a_failed_report_leaves_no_model_behind(tables, tmp_path, monkeypatch):
+    from somkit import report
+
+    def broken(*args, **kwargs):
+        raise ValueError("figure failed")
+
+    monkeypatch.setattr(report, "write_report", broken)
+    out = tmp_path / "r"
+    line = error_line(
+        run(
+            "report",
+            tables["csv"],
+            "-o",
+            out,
+            "--categorical",
+            "drop",
+            "--grid",
+            "3x3",
+            "--epochs",
+            "1",
+            "-q",
+        )
+    )
+    assert "figure failed" in line
+    assert not (out / "model.npz").exists()
