@@ -143,7 +143,7 @@ def test_text_reader_without_pandas_matches(files, tmp_path, monkeypatch):
     np.testing.assert_array_equal(without[0].labels, files["y"])
     with pytest.raises(DataError, match="line 3 has 1 fields, expected 2"):
         load_data(ragged)
-    with pytest.raises(DataError, match="non-numeric column.*'species'"):
+    with pytest.raises(DataError, match="text column.*'species'"):
         load_data(files["csv"])
 
 
@@ -174,14 +174,16 @@ def test_read_parquet_npy_npz(files, tmp_path):
 
 
 def test_non_numeric_and_missing_values_are_refused_by_name(files, tmp_path):
-    with pytest.raises(DataError, match="non-numeric column.*'species'"):
+    with pytest.raises(DataError, match="text column.*'species'.*onehot"):
         load_data(files["csv"])
     path = tmp_path / "gaps.csv"
     path.write_text("a,b,c\n1,2,3\n4,,6\n7,8,x9\n")
-    with pytest.raises(DataError, match="non-numeric column.*'c'"):
+    with pytest.raises(DataError, match="text column.*'c' .*'x9'"):
         load_data(path)
-    with pytest.raises(DataError, match=r"missing .* 'b' .*row\(s\) 2"):
-        load_data(path, columns="a,b")
+    with pytest.raises(DataError, match=r"missing .* 'b' .*row\(s\) 2.*ignore"):
+        load_data(path, columns="a,b", missing="error")
+    d = load_data(path, columns="a,b")  # holes kept as NaN by default
+    np.testing.assert_array_equal(np.isnan(d.X), [[0, 0], [0, 1], [0, 0]])
     with pytest.raises(DataError, match="no column 'zz' for --columns"):
         load_data(path, columns="a,zz")
 
@@ -690,7 +692,7 @@ def test_error_bad_csv(tmp_path):
 def test_error_non_numeric_column(files, tmp_path):
     assert_error(
         run("fit", files["csv"], "-o", tmp_path / "m.npz"),
-        "non-numeric column(s) 'species'",
+        "text column(s) 'species'",
         "--label-column",
     )
 

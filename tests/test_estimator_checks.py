@@ -16,6 +16,7 @@ ESTIMATORS = [
     SOM(grid=(3, 3), algorithm="online", n_epochs=2, random_state=0),
     SOM(grid=(3, 3), metric="cosine", n_epochs=3, random_state=0),
     SOM(grid=(2, 2, 2), metric="manhattan", neighborhood="bubble", random_state=0),
+    SOM(grid=(3, 3), missing="ignore", n_epochs=3, random_state=0),
 ]
 
 

@@ -387,7 +387,9 @@ def test_one_neighborhood_definition_for_tensors(name):
     ids=repr,
 )
 def test_device_grid_adjacency(grid):
-    dg = tb._DeviceGrid(torch, grid, torch.device("cpu"))
+    from somkit._backends._torch_ops import DeviceGrid
+
+    dg = DeviceGrid(torch, grid, torch.device("cpu"))
     i, j = np.meshgrid(np.arange(grid.n_units), np.arange(grid.n_units))
     i, j = i.ravel(), j.ravel()
     got = dg.adjacent(torch.as_tensor(i), torch.as_tensor(j)).numpy()

@@ -2,7 +2,8 @@
 
 The public surface is small: :class:`SOM` (with :class:`Layer` for layered
 maps), :class:`SOMClustering`, :class:`SOMClassifier`, :class:`SOMRegressor`,
-:func:`load`, :func:`save`, :func:`umatrix`, :func:`reduce` and the
+:func:`load`, :func:`save`, :func:`umatrix`, :func:`reduce`, :func:`impute`
+and the
 submodules ``somkit.metrics``, ``somkit.plot``, ``somkit.neupy``,
 ``somkit.features``, ``somkit.schedules``. Everything is imported on first
 use, so ``import somkit`` (and ``somkit --help``) stays light.
@@ -17,6 +18,7 @@ __all__ = [
     "SOMClustering",
     "SOMRegressor",
     "__version__",
+    "impute",
     "load",
     "reduce",
     "save",
@@ -34,6 +36,7 @@ _ATTRIBUTES = {
     "save": ("somkit._model", "save"),
     "umatrix": ("somkit._umatrix", "umatrix"),
     "reduce": ("somkit._reduce", "reduce"),
+    "impute": ("somkit._missing", "impute"),
 }
 
 

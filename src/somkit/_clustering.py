@@ -40,7 +40,7 @@ def default_grid(X, sample_weight=None):
     ``SOM(grid="auto")`` with more units); weights act exactly like repeated
     samples, so a weight of 2 and a duplicated row give the same map.
     """
-    from somkit._som import auto_grid
+    from somkit._rules import auto_grid
 
     return auto_grid(
         np.asarray(X, dtype=np.float64),

@@ -1,34 +1,58 @@
-"""Reading data files for the command line: CSV/TSV, Parquet, NPY/NPZ.
+"""Data files for the command line: features, labels and ids from a table.
 
-Every reader produces named columns; :func:`load_data` then picks the
-feature columns (numeric only, refused by name otherwise), an optional label
-column (any values) and an optional id column, and returns a
-:class:`Dataset` with a float64 feature matrix. :func:`load_for_model` does
-the same for data fed to an already trained map: it picks the model's
-feature columns by name when both sides have names, else checks the count.
+:func:`somkit._read.read_table` gives named raw columns (CSV/TSV, Parquet,
+NPY/NPZ; separators and decimal marks, see there); :func:`load_data` picks
+the features for training and :func:`load_for_model` the columns of a
+trained model, and both return a :class:`Dataset`:
+
+* feature columns: ``columns`` (default: all), minus ``exclude``, the label
+  and id columns and, when no columns are named, columns that look like a
+  row index (named ``id``, ``index``, ``Unnamed: 0``, ..., or a first
+  column of unique, monotone integers), left out with a note;
+* text columns are refused by name unless ``categorical`` is "onehot" (kept
+  as text for the model's one-hot step, ``somkit._encode``) or "drop";
+  columns of dates get a hint on turning them into numbers;
+* holes (empty cells, NA, NaN, ...) stay NaN (None in text) unless
+  ``missing="error"`` refuses them by column and row.
 
 Errors are :class:`DataError` (a ``ValueError``) with one readable line.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 import math
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-#: Suffixes read as delimited text; the value is the delimiter (None: sniff).
-_TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None}
-_PARQUET_SUFFIXES = (".parquet", ".pq")
-_NPZ_FEATURE_KEYS = ("X", "x", "data", "features")
-_MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
+from somkit._read import DataError, read_table
 
+__all__ = [
+    "DataError",
+    "Dataset",
+    "drop_empty_rows",
+    "is_square",
+    "label_counts",
+    "load_data",
+    "load_for_model",
+    "missing_summary",
+    "read_table",
+    "summary",
+]
 
-class DataError(ValueError):
-    """A data file that cannot be used; the message is one readable line."""
+#: Names of columns that hold a row index or an id, not a feature.
+_INDEX_NAMES = {"", "#", "id", "index", "idx", "row", "rowid", "row_id", "rownames"}
+_ID_SUFFIX = re.compile(r"(^|[ _.-])id$")
+_DATES = (
+    re.compile(
+        r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
+        r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d*)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+    ),
+    re.compile(r"^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?$"),
+)
+#: Share of a text column's values that must look like dates.
+_DATE_SHARE = 0.9
 
 
 @dataclass
@@ -37,7 +61,10 @@ class Dataset:
 
     Attributes
     ----------
-    X : ndarray of shape (n_samples, n_features), float64
+    X : ndarray of shape (n_samples, n_features)
+        float64 (holes as NaN); an object array when text columns are kept
+        for one-hot encoding (numbers as floats, text as str, holes as NaN
+        or None).
     feature_names : list of str
         Column names (``x0``, ``x1``, ... when the file has none).
     named : bool
@@ -50,6 +77,10 @@ class Dataset:
     image_shape : tuple of int or None
         Trailing shape of an N-D ``.npy`` array flattened into features.
     source : str
+    text_columns : list of str
+        Feature columns holding text (kept for ``--categorical onehot``).
+    notes : list of str
+        What was guessed or left out on the way, for the user.
     """
 
     X: np.ndarray
@@ -61,7 +92,8 @@ class Dataset:
     id_name: str | None = None
     image_shape: tuple | None = None
     source: str = ""
-    dropped: list = field(default_factory=list)
+    text_columns: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
     @property
     def n_samples(self):
@@ -71,240 +103,29 @@ class Dataset:
     def n_features(self):
         return self.X.shape[1]
 
+    def holes(self):
+        """Boolean (n_samples, n_features): which values are missing."""
+        if self.X.dtype != object:
+            return np.isnan(self.X)
+        return _HOLE(self.X).astype(bool)
 
-@dataclass
-class _Table:
-    """Raw columns of a file, in file order."""
+    def rows(self, keep):
+        """A Dataset of the rows ``keep`` (a boolean mask or indices)."""
+        import dataclasses
 
-    names: list
-    columns: list  # 1-D arrays: float64 for numeric columns, object otherwise
-    named: bool
-    image_shape: tuple | None = None
-    # npz only: extra arrays usable as label/id columns, by key
-    extras: dict = field(default_factory=dict)
+        def pick(a):
+            return None if a is None else np.asarray(a)[keep]
 
-
-# --------------------------------------------------------------------- read
-def _suffix(path):
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return suffixes[-1] if suffixes else ""
-
-
-def read_table(path):
-    """Read ``path`` into raw named columns (see module docstring)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"data file not found: {str(path)!r}.")
-    if path.is_dir():
-        raise DataError(f"{path} is a folder, not a data file.")
-    suffix = _suffix(path)
-    if suffix in _TEXT_SUFFIXES:
-        return _read_text(path, _TEXT_SUFFIXES[suffix])
-    if suffix in _PARQUET_SUFFIXES:
-        return _read_parquet(path)
-    if suffix == ".npy":
-        return _read_npy(path)
-    if suffix == ".npz":
-        return _read_npz(path)
-    raise DataError(
-        f"{path}: unknown data format {suffix or '(no suffix)'!r}; use .csv, .tsv, "
-        ".txt, .parquet, .npy or .npz."
-    )
-
-
-def _open_text(path):
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
-    return open(path, newline="", encoding="utf-8-sig")
-
-
-def _is_number(s):
-    try:
-        float(s)
-    except ValueError:
-        return False
-    return True
-
-
-def _read_text(path, delimiter):
-    try:
-        with _open_text(path) as fh:
-            first = fh.readline()
-            while first and not first.strip():
-                first = fh.readline()
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read as text ({exc}).") from None
-    if not first.strip():
-        raise DataError(f"{path}: the file is empty.")
-    if delimiter is None:
-        delimiter = next((d for d in ("\t", ",", ";") if d in first), " ")
-    fields = next(csv.reader([first], delimiter=delimiter, skipinitialspace=True))
-    header = not all(_is_number(f) for f in fields)
-    try:
-        import pandas as pd
-    except ImportError:
-        return _read_text_stdlib(path, delimiter, header)
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=r"\s+" if delimiter == " " else delimiter,
-            header=0 if header else None,
-            skipinitialspace=True,
-            skip_blank_lines=True,
+        return dataclasses.replace(
+            self, X=self.X[keep], labels=pick(self.labels), ids=pick(self.ids)
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise DataError(f"{path}: cannot parse as a table ({msg}).") from None
-    if not header:
-        frame.columns = [f"x{i}" for i in range(frame.shape[1])]
-    return _from_frame(frame, named=header)
 
 
-def _read_text_stdlib(path, delimiter, header):
-    with _open_text(path) as fh:
-        if delimiter == " ":
-            rows = [line.split() for line in fh if line.strip()]
-        else:
-            reader = csv.reader(fh, delimiter=delimiter, skipinitialspace=True)
-            rows = [r for r in reader if any(f.strip() for f in r)]
-    if header:
-        names, rows = [f.strip() for f in rows[0]], rows[1:]
-    else:
-        names = [f"x{i}" for i in range(len(rows[0]))]
-    for i, row in enumerate(rows):
-        if len(row) != len(names):
-            raise DataError(
-                f"{path}: cannot parse as a table (line {i + 1 + header} has "
-                f"{len(row)} fields, expected {len(names)})."
-            )
-    columns = [_parse_column([r[j] for r in rows]) for j in range(len(names))]
-    return _Table(names, columns, named=header)
+def _is_hole(v):
+    return v is None or (isinstance(v, float) and v != v)
 
 
-def _parse_column(values):
-    out = np.empty(len(values), dtype=np.float64)
-    for i, v in enumerate(values):
-        v = v.strip()
-        if v.lower() in _MISSING:
-            out[i] = np.nan
-            continue
-        try:
-            out[i] = float(v)
-        except ValueError:
-            return np.array(values, dtype=object)
-    return out
-
-
-def _from_frame(frame, named):
-    names, columns = [], []
-    for name in frame.columns:
-        col = frame[name]
-        kind = getattr(col.dtype, "kind", "O")
-        if kind in "biuf":
-            values = col.to_numpy(dtype=np.float64, na_value=np.nan)
-        else:
-            values = col.to_numpy(dtype=object)
-        names.append(str(name))
-        columns.append(values)
-    return _Table(names, columns, named=named)
-
-
-def _read_parquet(path):
-    try:
-        import pandas as pd
-        import pyarrow  # noqa: F401
-    except ImportError:
-        raise DataError(
-            f"{path}: reading Parquet needs pandas and pyarrow "
-            "(pip install pandas pyarrow)."
-        ) from None
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises its own error types
-        raise DataError(f"{path}: cannot read as Parquet ({exc}).") from None
-    return _from_frame(frame, named=True)
-
-
-def _np_load(path):
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc) or "Object arrays" in str(exc):
-            raise DataError(
-                f"{path}: holds object arrays (pickled data); save plain numeric "
-                "arrays instead."
-            ) from None
-        raise DataError(f"{path}: cannot read ({exc}).") from None
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read ({exc}).") from None
-
-
-def _array_table(path, A, what):
-    if A.dtype.names:  # structured array: one column per field
-        names = list(A.dtype.names)
-        columns = [_column_of(A[n]) for n in names]
-        return _Table(names, columns, named=True)
-    image_shape = None
-    if A.ndim == 0:
-        raise DataError(f"{path}: {what} is a scalar, not a data table.")
-    if A.ndim == 1:
-        A = A[:, None]
-    elif A.ndim > 2:
-        image_shape = tuple(int(s) for s in A.shape[1:])
-        A = A.reshape(A.shape[0], -1)
-    names = [f"x{i}" for i in range(A.shape[1])]
-    columns = [_column_of(A[:, j]) for j in range(A.shape[1])]
-    return _Table(names, columns, named=False, image_shape=image_shape)
-
-
-def _column_of(a):
-    a = np.asarray(a)
-    if a.dtype.kind in "biuf":
-        return a.astype(np.float64)
-    return a.astype(object)
-
-
-def _read_npy(path):
-    A = _np_load(path)
-    if not isinstance(A, np.ndarray):
-        raise DataError(f"{path}: not a .npy array file.")
-    return _array_table(path, A, "the array")
-
-
-def _read_npz(path):
-    npz = _np_load(path)
-    if isinstance(npz, np.ndarray):
-        raise DataError(f"{path}: not an .npz archive.")
-    try:
-        with npz:
-            try:
-                arrays = {k: npz[k] for k in npz.files}
-            except ValueError as exc:
-                if "pickle" in str(exc) or "Object arrays" in str(exc):
-                    raise DataError(
-                        f"{path}: holds object arrays (pickled data); save plain "
-                        "numeric arrays instead."
-                    ) from None
-                raise
-    except (OSError, EOFError, ValueError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{path}: cannot read ({exc}).") from None
-    if not arrays:
-        raise DataError(f"{path}: the archive holds no arrays.")
-    key = next((k for k in _NPZ_FEATURE_KEYS if k in arrays), None)
-    if key is None:
-        if len(arrays) != 1:
-            raise DataError(
-                f"{path}: cannot tell which array holds the features; name it one "
-                f"of {list(_NPZ_FEATURE_KEYS)} (found {sorted(arrays)})."
-            )
-        key = next(iter(arrays))
-    table = _array_table(path, arrays.pop(key), f"array {key!r}")
-    table.extras = arrays
-    return table
+_HOLE = np.frompyfunc(_is_hole, 1, 1)
 
 
 # ------------------------------------------------------------------- select
@@ -348,42 +169,156 @@ def _extra_column(table, spec, option, source, n):
     return values, table.names[j], j
 
 
-def _split_spec(columns):
+def _split_spec(columns, option="--columns"):
     if columns is None:
         return None
     if isinstance(columns, str):
         columns = [c for c in columns.split(",")]
     columns = [str(c).strip() for c in columns if str(c).strip()]
     if not columns:
-        raise DataError("--columns is empty; give column names separated by commas.")
+        raise DataError(f"{option} is empty; give column names separated by commas.")
     return columns
 
 
-def _numeric_matrix(table, idx, source):
-    bad = [table.names[j] for j in idx if table.columns[j].dtype != np.float64]
-    if bad:
+def _index_like(name, values, first=False):
+    """Why column ``name`` looks like a row index or id (None if it does not).
+
+    By its name (``id``, ``index``, ``Unnamed: 0``, ``patient_id``, ...), or,
+    for the first column of a file with a header (where pandas and R write
+    the row index), by holding unique, monotone integers.
+    """
+    low = str(name).strip().lower()
+    if low in _INDEX_NAMES or low.startswith("unnamed:") or _ID_SUFFIX.search(low):
+        return "named like an index"
+    if not first or values.dtype != np.float64 or len(values) < 3:
+        return None
+    if not np.isfinite(values).all() or not np.all(values == np.round(values)):
+        return None
+    step = np.diff(values)
+    if (step > 0).all() or (step < 0).all():
+        return "unique, monotone integers"
+    return None
+
+
+def _looks_like_dates(values):
+    texts = [v for v in values if v is not None]
+    if not texts:
+        return False
+    hits = sum(1 for v in texts if any(p.match(v) for p in _DATES))
+    return hits >= _DATE_SHARE * len(texts)
+
+
+def _text_example(values):
+    """A value of a text column that is not a number (else any value)."""
+
+    def number(v):
+        try:
+            float(v)
+        except ValueError:
+            return False
+        return True
+
+    texts = [v for v in values if v is not None]
+    return next((v for v in texts if not number(v)), texts[0] if texts else "")
+
+
+def _check_text(table, idx, source, categorical, notes):
+    """Apply the text-column policy; return the feature indices kept."""
+    text = [j for j in idx if table.columns[j].dtype == object]
+    if not text:
+        return idx
+    dates = [j for j in text if _looks_like_dates(table.columns[j])]
+    if categorical == "error":
+        plain = [j for j in text if j not in dates]
+        parts = []
+        if plain:
+            parts.append(
+                f"text column(s) {_quote([table.names[k] for k in plain])} (e.g. "
+                f"{_text_example(table.columns[plain[0]])!r})"
+            )
+        if dates:
+            parts.append(
+                f"column(s) {_quote([table.names[k] for k in dates])} hold dates "
+                f"(e.g. {_text_example(table.columns[dates[0]])!r}): turn them into "
+                "numbers first (e.g. days since a start date, or the day of the "
+                "year)"
+            )
         raise DataError(
-            f"{source}: non-numeric column(s) {_quote(bad)}; pick numeric features "
-            "with --columns, or name a class column with --label-column."
+            f"{source}: {'; '.join(parts)}. Encode text columns with --categorical "
+            "onehot, leave them out with --categorical drop or --exclude, or name "
+            "a class column with --label-column."
         )
+    if categorical == "drop":
+        notes.append(
+            f"text column(s) {_quote([table.names[k] for k in text])} left out "
+            "(--categorical drop)"
+        )
+        return [j for j in idx if j not in text]
+    return idx
+
+
+def _feature_matrix(table, idx, source, missing):
+    """The features as float64 (object when text columns are kept)."""
     n = len(table.columns[0]) if table.columns else 0
-    X = np.empty((n, len(idx)), dtype=np.float64)
+    text = any(table.columns[j].dtype == object for j in idx)
+    X = np.empty((n, len(idx)), dtype=object if text else np.float64)
     for k, j in enumerate(idx):
         X[:, k] = table.columns[j]
-    finite = np.isfinite(X)
-    if not finite.all():
-        bad_cols = [table.names[idx[k]] for k in np.flatnonzero(~finite.all(axis=0))]
-        rows = np.flatnonzero(~finite.all(axis=1))
-        first = ", ".join(str(r + 1) for r in rows[:5])
-        raise DataError(
-            f"{source}: missing or non-finite values in column(s) {_quote(bad_cols)} "
-            f"({len(rows)} row(s), first data row(s) {first}); fill or drop them "
-            "first."
-        )
+    numeric = [k for k, j in enumerate(idx) if table.columns[j].dtype != object]
+    values = X[:, numeric].astype(np.float64)
+    infinite = np.isinf(values)
+    if infinite.any():
+        cols = [table.names[idx[numeric[k]]] for k in np.flatnonzero(infinite.any(0))]
+        raise DataError(f"{source}: infinite values in column(s) {_quote(cols)}.")
+    if missing == "error":
+        holes = Dataset(X, [], False).holes()
+        if holes.any():
+            bad_cols = [table.names[idx[k]] for k in np.flatnonzero(holes.any(axis=0))]
+            rows = np.flatnonzero(holes.any(axis=1))
+            first = ", ".join(str(r + 1) for r in rows[:5])
+            raise DataError(
+                f"{source}: missing values in column(s) {_quote(bad_cols)} "
+                f"({len(rows)} row(s), first data row(s) {first}); train with "
+                "--missing ignore (the default) or fill or drop them first."
+            )
     return X
 
 
-def load_data(path, columns=None, label_column=None, id_column=None):
+def missing_summary(data):
+    """``(n_values, n_rows, columns)``: the holes of a Dataset's features.
+
+    Examples
+    --------
+    >>> d = Dataset(np.array([[1.0, np.nan], [np.nan, np.nan], [1.0, 2.0]]),
+    ...             ["a", "b"], True)
+    >>> missing_summary(d)
+    (3, 2, ['a', 'b'])
+    """
+    holes = data.holes()
+    cols = [data.feature_names[k] for k in np.flatnonzero(holes.any(axis=0))]
+    return int(holes.sum()), int(holes.any(axis=1).sum()), cols
+
+
+def drop_empty_rows(data):
+    """``(dataset, count)``: the rows with at least one observed feature."""
+    empty = data.holes().all(axis=1)
+    if not empty.any():
+        return data, 0
+    return data.rows(~empty), int(empty.sum())
+
+
+def load_data(
+    path,
+    columns=None,
+    label_column=None,
+    id_column=None,
+    *,
+    exclude=None,
+    sep=None,
+    decimal=None,
+    categorical="error",
+    missing="ignore",
+):
     """Read a data file for training.
 
     Parameters
@@ -394,10 +329,22 @@ def load_data(path, columns=None, label_column=None, id_column=None):
         no header (columns are named ``x0``, ``x1``, ...).
     columns : str, list of str or None
         Feature columns (names, or positions for files without names);
-        default: every column except the label and id columns.
+        default: every column except the label and id columns and columns
+        that look like a row index (named like one, or a first column of
+        unique, monotone integers; left out with a note).
     label_column, id_column : str or None
         Class labels (any values) and row ids, kept apart from the features.
         In an ``.npz`` file they may name separate arrays.
+    exclude : str, list of str or None
+        Columns never to use as features.
+    sep, decimal : str or None
+        Field separator and decimal mark of delimited text (see
+        :func:`somkit._read.read_table`; None: from the file).
+    categorical : {"error", "onehot", "drop"}, default="error"
+        Text feature columns: refused by name, kept as text for a one-hot
+        step, or left out.
+    missing : {"ignore", "error"}, default="ignore"
+        Holes: kept as NaN, or refused by column and row.
 
     Returns
     -------
@@ -408,22 +355,50 @@ def load_data(path, columns=None, label_column=None, id_column=None):
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "d.csv")
     >>> with open(path, "w") as fh:
-    ...     _ = fh.write("a,b,kind\\n1,2,x\\n3,4,y\\n")
+    ...     _ = fh.write("id,a,b,kind\\n7,1,2,x\\n9,3,,y\\n")
     >>> d = load_data(path, label_column="kind")
     >>> d.X.tolist(), d.feature_names, d.labels.tolist()
-    ([[1.0, 2.0], [3.0, 4.0]], ['a', 'b'], ['x', 'y'])
+    ([[1.0, 2.0], [3.0, nan]], ['a', 'b'], ['x', 'y'])
+    >>> print(d.notes[0])
+    column 'id' looks like a row index (named like an index); left out of the
+    features (name it in --columns to use it)
     """
-    table = read_table(path)
-    source = str(path)
-    return _select(table, source, _split_spec(columns), label_column, id_column)
+    from somkit._registry import CATEGORICAL, MISSING, check_choice
+
+    check_choice("categorical", categorical, CATEGORICAL)
+    check_choice("missing", missing, MISSING)
+    table = read_table(path, sep=sep, decimal=decimal)
+    return _select(
+        table,
+        str(path),
+        _split_spec(columns),
+        label_column,
+        id_column,
+        exclude=_split_spec(exclude, "--exclude"),
+        categorical=categorical,
+        missing=missing,
+        auto_id=columns is None,
+    )
 
 
-def _select(table, source, columns, label_column, id_column):
+def _select(
+    table,
+    source,
+    columns,
+    label_column,
+    id_column,
+    *,
+    exclude=None,
+    categorical="error",
+    missing="ignore",
+    auto_id=False,
+):
     if not table.names:
         raise DataError(f"{source}: the file has no columns.")
     n = len(table.columns[0])
     if n == 0:
         raise DataError(f"{source}: the file has no data rows.")
+    notes = list(table.notes)
     labels = ids = None
     label_name = id_name = None
     reserved = set()
@@ -447,10 +422,24 @@ def _select(table, source, columns, label_column, id_column):
             raise DataError(f"{source}: --columns names a column twice.")
     else:
         idx = [j for j in range(len(table.names)) if j not in reserved]
+    if exclude is not None:
+        out = {_resolve(table, c, "--exclude", source) for c in exclude}
+        idx = [j for j in idx if j not in out]
+    if auto_id:
+        for j in list(idx):
+            first = j == 0 and table.named  # an index written with a header
+            why = _index_like(table.names[j], table.columns[j], first=first)
+            if why is not None:
+                idx.remove(j)
+                notes.append(
+                    f"column {table.names[j]!r} looks like a row index ({why}); "
+                    "left out of the features (name it in --columns to use it)"
+                )
+    idx = _check_text(table, idx, source, categorical, notes)
     if not idx:
         raise DataError(f"{source}: no feature columns left.")
-    X = _numeric_matrix(table, idx, source)
-    image_shape = table.image_shape if columns is None else None
+    X = _feature_matrix(table, idx, source, missing)
+    whole = columns is None and exclude is None and len(idx) == len(table.names)
     return Dataset(
         X=X,
         feature_names=[table.names[j] for j in idx],
@@ -459,32 +448,73 @@ def _select(table, source, columns, label_column, id_column):
         label_name=label_name,
         ids=ids,
         id_name=id_name,
-        image_shape=image_shape,
+        image_shape=table.image_shape if whole else None,
         source=source,
+        text_columns=[table.names[j] for j in idx if table.columns[j].dtype == object],
+        notes=notes,
     )
 
 
-def load_for_model(path, som, label_column=None, id_column=None):
-    """Read a data file for a trained map: its feature columns, in its order.
+def load_for_model(
+    path,
+    model,
+    label_column=None,
+    id_column=None,
+    *,
+    columns=None,
+    exclude=None,
+    sep=None,
+    decimal=None,
+):
+    """Read a data file for a trained model: its feature columns, in its order.
 
     When the file and the model both have column names, the model's columns
-    are picked by name (other columns are ignored); otherwise every column
-    but the label and id columns is a feature and their number must match
-    the model's.
+    are picked by name (other columns are ignored; ``columns`` may only
+    repeat them and ``exclude`` may not name them); otherwise the selected
+    columns (``columns`` minus ``exclude``, the label and id columns) are
+    the features and their number must match the model's. Text columns are
+    read when the model one-hot encodes them; holes are kept (the model
+    decides whether it takes them).
     """
-    table = read_table(path)
+    from somkit._encode import encodes_text
+
+    table = read_table(path, sep=sep, decimal=decimal)
     source = str(path)
-    names = getattr(som, "feature_names_in_", None)
-    n_expected = int(som.n_features_in_)
+    columns = _split_spec(columns)
+    exclude = _split_spec(exclude, "--exclude")
+    categorical = "onehot" if encodes_text(model) else "error"
+    names = getattr(model, "feature_names_in_", None)
+    n_expected = int(model.n_features_in_)
     if table.named and names is not None:
         names = [str(s) for s in names]
-        missing = [s for s in names if s not in table.names]
-        if missing:
+        lacking = [s for s in names if s not in table.names]
+        if lacking:
             raise DataError(
-                f"{source}: lacks the model's feature column(s) {_quote(missing)}."
+                f"{source}: lacks the model's feature column(s) {_quote(lacking)}."
             )
-        return _select(table, source, names, label_column, id_column)
-    data = _select(table, source, None, label_column, id_column)
+        if columns is not None and sorted(columns) != sorted(names):
+            raise DataError(
+                f"{source}: the model's columns {_quote(names)} are picked by name; "
+                "--columns cannot choose others."
+            )
+        needed = [c for c in exclude or () if c in names]
+        if needed:
+            raise DataError(
+                f"{source}: --exclude names the model's feature column(s) "
+                f"{_quote(needed)}."
+            )
+        return _select(
+            table, source, names, label_column, id_column, categorical=categorical
+        )
+    data = _select(
+        table,
+        source,
+        columns,
+        label_column,
+        id_column,
+        exclude=exclude,
+        categorical=categorical,
+    )
     if data.n_features != n_expected:
         raise DataError(
             f"{source}: has {data.n_features} feature column(s) but the model was "
@@ -494,27 +524,50 @@ def load_for_model(path, som, label_column=None, id_column=None):
 
 
 def summary(data, limit=50):
-    """Per-feature statistics rows (name, min, mean, std, max) of a Dataset."""
-    X = data.X
+    """Per-feature statistics rows (name, min, mean, std, max) of a Dataset.
+
+    Holes are left out of the statistics and counted in the name; text
+    columns give their number of distinct values instead.
+    """
     rows = []
     for j, name in enumerate(data.feature_names[:limit]):
-        col = X[:, j]
+        col = data.X[:, j]
+        if name in data.text_columns:
+            values = {v for v in col if not _is_hole(v)}
+            rows.append((f"{name} (text, {len(values)} values)", *[None] * 4))
+            continue
+        col = col.astype(np.float64)
+        seen = col[~np.isnan(col)]
+        gaps = len(col) - len(seen)
+        label = f"{name} ({gaps} missing)" if gaps else name
+        if not len(seen):
+            rows.append((label, *[None] * 4))
+            continue
         rows.append(
             (
-                name,
-                float(col.min()),
-                float(col.mean()),
-                float(col.std()),
-                float(col.max()),
+                label,
+                float(seen.min()),
+                float(seen.mean()),
+                float(seen.std()),
+                float(seen.max()),
             )
         )
     return rows
 
 
 def label_counts(labels):
-    """Sorted (label, count) pairs."""
-    values, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
-    return [(str(v), int(c)) for v, c in zip(values, counts, strict=True)]
+    """(label, count) pairs in class order; a missing label counts as "missing".
+
+    Examples
+    --------
+    >>> label_counts(["b", "a", None, "b"])
+    [('a', 1), ('b', 2), ('missing', 1)]
+    """
+    from somkit._labels import encode_labels
+
+    classes, codes = encode_labels(labels)
+    counts = np.bincount(codes, minlength=len(classes))
+    return [(str(c), int(k)) for c, k in zip(classes, counts, strict=True)]
 
 
 def is_square(n):

@@ -54,6 +54,11 @@ def leading_components(X, sample_weight, k, backend):
     Narrow data: the backend's covariance and ``eigh``. Wide data (image
     pixels, deep features): ``eigsh`` on the covariance as a linear operator,
     one chunked pass over X per product, so memory stays O(n_features).
+
+    Holes (NaN, a backend with ``masked`` set): narrow data use the
+    backend's pairwise-complete covariance; wide data the covariance of the
+    rows with each hole at its column's mean (holes add nothing once
+    centred).
     """
     n, d = X.shape
     if d <= WIDE_FEATURES or k == 0 or k >= d - 1:
@@ -74,16 +79,15 @@ def leading_components(X, sample_weight, k, backend):
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
     total = sw.sum()
     step = max(1, 2**22 // d)
-    mean = np.zeros(d)
-    for a in range(0, n, step):
-        mean += sw[a : a + step] @ np.asarray(X[a : a + step], dtype=np.float64)
-    mean /= total
+    mean = column_means(X, sample_weight, step)
 
     def matvec(v):
         v = np.ravel(v)
         out = np.zeros(d)
         for a in range(0, n, step):
             C = np.asarray(X[a : a + step], dtype=np.float64) - mean
+            if backend.masked:
+                C[np.isnan(C)] = 0.0
             out += C.T @ (sw[a : a + step] * (C @ v))
         return out / total
 
@@ -94,6 +98,28 @@ def leading_components(X, sample_weight, k, backend):
     evals, evecs = pairs
     order = np.argsort(evals)[::-1]
     return mean, np.maximum(evals[order], 0.0), evecs[:, order]
+
+
+def column_means(X, sample_weight=None, step=65536):
+    """Weighted mean of each column over its observed (non-NaN) values.
+
+    One chunked pass; a column with no observed value gets 0.
+
+    Examples
+    --------
+    >>> column_means(np.array([[1.0, np.nan], [3.0, np.nan]])).tolist()
+    [2.0, 0.0]
+    """
+    n, d = X.shape
+    total = np.zeros(d)
+    count = np.zeros(d)
+    for a in range(0, n, step):
+        C = np.asarray(X[a : a + step], dtype=np.float64)
+        seen = ~np.isnan(C)
+        w = np.ones(len(C)) if sample_weight is None else sample_weight[a : a + step]
+        total += np.asarray(w, dtype=np.float64) @ np.where(seen, C, 0.0)
+        count += np.asarray(w, dtype=np.float64) @ seen
+    return np.divide(total, count, out=np.zeros(d), where=count > 0)
 
 
 def pca_factors(X, grid, sample_weight, backend):
@@ -135,7 +161,10 @@ def init_codebook(X, grid, init, rng, sample_weight, backend, metric="euclidean"
 
     Returns ``(W, factored)``: ``factored`` is a
     :class:`somkit._kernels.Factored` equal to W for the pca init, else None.
-    For the cosine metric the rows are scaled to unit norm.
+    For the cosine metric the rows are scaled to unit norm. With holes in X
+    (``backend.masked``): "pca" uses the covariance of the observed values,
+    "sample" fills a drawn sample's holes with the column means, "random"
+    draws within each column's observed range.
     """
     W, factored = _initial(X, grid, init, rng, sample_weight, backend)
     if metric == "cosine":
@@ -160,13 +189,19 @@ def _initial(X, grid, init, rng, sample_weight, backend):
         if p is not None:
             p = p / p.sum()
         rows = rng.choice(n, size=m, replace=m > available, p=p)
-        return np.asarray(X[rows], dtype=np.float64), None
+        W = np.asarray(X[rows], dtype=np.float64)
+        holes = np.isnan(W)
+        if holes.any():
+            W = np.where(holes, column_means(X, sample_weight), W)
+        return W, None
     if isinstance(init, str) and init == "random":
         lo = np.full(d, np.inf)
         hi = np.full(d, -np.inf)
         for a in range(0, n, 65536):
             C = np.asarray(X[a : a + 65536], dtype=np.float64)
-            lo = np.minimum(lo, C.min(axis=0))
-            hi = np.maximum(hi, C.max(axis=0))
+            lo = np.fmin(lo, np.nanmin(C, axis=0, initial=np.inf))
+            hi = np.fmax(hi, np.nanmax(C, axis=0, initial=-np.inf))
+        unseen = lo > hi  # a column without any observed value
+        lo[unseen] = hi[unseen] = 0.0
         return lo + rng.random((m, d)) * (hi - lo), None
     return np.array(init, dtype=np.float64), None

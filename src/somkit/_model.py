@@ -10,16 +10,18 @@ the data's own units.
 
 Only steps whose fitted state is plain arrays can be stored without pickle:
 the SOM (or, last, a SOMClassifier / SOMRegressor),
-:class:`~sklearn.preprocessing.StandardScaler` and
-:class:`~sklearn.preprocessing.MinMaxScaler`. For a supervised map,
-:func:`unwrap` gives the features part of its map as a SOM (see
-``SOMClassifier._map_view``), so plots and metrics take features only.
+:class:`~sklearn.preprocessing.StandardScaler`,
+:class:`~sklearn.preprocessing.MinMaxScaler` and somkit's one-hot step for
+text columns (:class:`somkit._encode.OneHotText`, first in the pipeline). For
+a supervised map, :func:`unwrap` gives the features part of its map as a SOM
+(see ``SOMClassifier._map_view``), so plots and metrics take features only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from somkit._encode import OneHotText
 from somkit._io import decode, encode, read_model, write_model
 from somkit._som import SOM
 
@@ -115,8 +117,14 @@ def to_map_space(model, X):
 
 
 def feature_names(model):
-    """Names of the model's input features, or None when it was fit unnamed."""
+    """Names of the map's features, or None when the model was fit unnamed.
+
+    The input columns, except that a one-hot step's text columns become one
+    ``name=category`` feature per category (the map's own features).
+    """
     som, prefix = unwrap(model)
+    if prefix is not None and isinstance(prefix.steps[0][1], OneHotText):
+        return [str(n) for n in prefix.steps[0][1].get_feature_names_out()]
     holder = som if prefix is None else prefix
     names = getattr(holder, "feature_names_in_", None)
     return None if names is None else [str(n) for n in names]
@@ -125,13 +133,17 @@ def feature_names(model):
 def to_data_units(model, W=None):
     """Codebook rows (default: the map's) mapped back through the earlier steps.
 
-    Returns None when a step cannot be inverted.
+    A one-hot step is not undone: its columns stay shares in [0, 1] (the
+    map's features, see :func:`feature_names`). Returns None when a step
+    cannot be inverted.
     """
     som, prefix = unwrap(model)
     W = np.asarray(som.codebook_ if W is None else W, dtype=np.float64)
     if prefix is None:
         return W
     for _, step in reversed(prefix.steps):
+        if isinstance(step, OneHotText):
+            break
         if not hasattr(step, "inverse_transform"):
             return None
         W = np.asarray(step.inverse_transform(W), dtype=np.float64)
@@ -149,7 +161,11 @@ def preprocessing(model):
     _, prefix = unwrap(model)
     if prefix is None:
         return "none"
-    names = {"StandardScaler": "standard", "MinMaxScaler": "minmax"}
+    names = {
+        "StandardScaler": "standard",
+        "MinMaxScaler": "minmax",
+        "OneHotText": "onehot",
+    }
     return ", ".join(
         names.get(type(s).__name__, type(s).__name__) for _, s in prefix.steps
     )
@@ -158,11 +174,13 @@ def preprocessing(model):
 # -------------------------------------------------------------- save, load
 def _scaler_step(name, est):
     cls = type(est).__name__
+    if isinstance(est, OneHotText):
+        return est._to_step(name)
     if cls not in _SCALER_STATE:
         raise TypeError(
             f"cannot store step {name!r} ({cls}) in a somkit model file: only "
-            f"{', '.join(sorted(_SCALER_STATE))} and SOM steps can be saved "
-            "without pickle."
+            f"{', '.join(sorted(_SCALER_STATE))}, OneHotText and SOM steps can "
+            "be saved without pickle."
         )
     arrays = {}
     state = {}
@@ -212,6 +230,10 @@ def save(model, path):
 def _build_scaler(step):
     if step["class"] == "v1-scaler":
         return _v1_scaler(step["state"])
+    if step["class"] == "OneHotText":
+        return OneHotText._from_step(step)
+    if step["class"] not in _SCALER_STATE:
+        raise ValueError(f"unknown step class {step['class']!r}")
     cls = _scaler_class(step["class"])
     arrays = step["arrays"]
     est = cls(**{k: decode(v, arrays) for k, v in step["params"].items()})

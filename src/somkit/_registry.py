@@ -34,6 +34,10 @@ BACKENDS = ("auto", "numpy", "torch", "dask")
 INITS = ("pca", "sample", "random")
 DTYPES = ("float32", "float64")
 ADJACENCIES = ("edges", "diagonal")
+#: Handling of holes (NaN) in the data (``SOM(missing=...)``).
+MISSING = ("error", "ignore")
+#: Text columns on the command line: refused, one-hot encoded, or dropped.
+CATEGORICAL = ("error", "onehot", "drop")
 #: Feature scalings of the command line (stored in the model as a step).
 SCALES = ("none", "standard", "minmax")
 

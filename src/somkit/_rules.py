@@ -113,3 +113,28 @@ def make_rng(random_state, step=0):
         "random_state must be None, an int, a RandomState or a Generator; got "
         f"{random_state!r}."
     )
+
+
+def auto_grid(X, sample_weight=None, backend=None, **rule):
+    """Grid shape chosen from the data, as in the SOM Toolbox.
+
+    About ``5 * sqrt(n_samples)`` units (n_samples = total sample weight when
+    weights are given, so weights act like repeated rows); the ratio of the
+    two sides is the ratio of the standard deviations along the two leading
+    principal components (largest side first). Only the two leading
+    components are computed, so wide tables stay fast. ``rule`` is passed to
+    :func:`somkit._rules.grid_shape`. Without a ``backend``, in-memory X
+    with holes (NaN) gets one that measures around them.
+    """
+    import numpy as np
+
+    from somkit._backends import input_kind, resolve
+    from somkit._init import leading_components
+
+    if backend is None:
+        holes = input_kind(X) == "array" and bool(np.isnan(np.asarray(X)).any())
+        backend = resolve("auto", X, missing="ignore" if holes else "error")
+    n = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+    k = min(2, X.shape[1])
+    _, evals, _ = leading_components(X, sample_weight, k, backend)
+    return grid_shape(n, list(evals[:k]), **rule)

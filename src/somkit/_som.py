@@ -16,12 +16,12 @@ import numpy as np
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
-    validate_data,
 )
 
 from somkit._backends import input_kind, resolve
 from somkit._grid import Grid
 from somkit._layers import LayeredMixin
+from somkit._missing import check_holes, scale_warning, validate_array
 from somkit._registry import (
     ADJACENCIES,
     ALGORITHMS,
@@ -29,38 +29,19 @@ from somkit._registry import (
     DTYPES,
     INITS,
     METRICS,
+    MISSING,
     NEIGHBORHOODS,
     TOPOLOGIES,
     check_choice,
 )
 from somkit._repr import SOMBase
-from somkit._rules import default_radius, grid_shape
+from somkit._rules import auto_grid, default_radius
 from somkit._rules import make_rng as _rng
 from somkit._schedules import as_schedule, schedule_from_dict
 from somkit._train import TrainPlan, empty_history, run_epochs
 
 #: Share of training samples closer to their unit than the outlier threshold.
 OUTLIER_QUANTILE = 99.0
-
-
-def auto_grid(X, sample_weight=None, backend=None, **rule):
-    """Grid shape chosen from the data, as in the SOM Toolbox.
-
-    About ``5 * sqrt(n_samples)`` units (n_samples = total sample weight when
-    weights are given, so weights act like repeated rows); the ratio of the
-    two sides is the ratio of the standard deviations along the two leading
-    principal components (largest side first). Only the two leading
-    components are computed, so wide tables stay fast. ``rule`` is passed to
-    :func:`somkit._rules.grid_shape`.
-    """
-    from somkit._init import leading_components
-
-    if backend is None:
-        backend = resolve("auto", X)
-    n = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
-    k = min(2, X.shape[1])
-    _, evals, _ = leading_components(X, sample_weight, k, backend)
-    return grid_shape(n, list(evals[:k]), **rule)
 
 
 class SOM(LayeredMixin, SOMBase):
@@ -121,6 +102,14 @@ default="pca"
     dtype : {"float32", "float64"}, default="float32"
         Precision of the codebook and of the computation (sums accumulate in
         float64).
+    missing : {"error", "ignore"}, default="error"
+        Holes (NaN) in the data. "error" refuses them. "ignore" measures each
+        sample over its observed features: euclidean and manhattan sums are
+        rescaled by ``n_features / n_observed`` (as the SOM Toolbox and R's
+        kohonen), chebyshev is the largest observed difference, cosine the
+        cosine of the observed parts, dot the rescaled observed product;
+        training moves units along observed features only. A sample with no
+        observed feature is refused. See also :func:`somkit.impute`.
     random_state : int, RandomState, Generator or None, default=None
         Seed of the local generator (sample init, shuffling).
     verbose : int, default=0
@@ -193,6 +182,7 @@ default="pca"
         backend="auto",
         device=None,
         dtype="float32",
+        missing="error",
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -213,6 +203,7 @@ default="pca"
         self.backend = backend
         self.device = device
         self.dtype = dtype
+        self.missing = missing
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -225,6 +216,7 @@ default="pca"
         check_choice("neighborhood", self.neighborhood, NEIGHBORHOODS)
         check_choice("algorithm", self.algorithm, ALGORITHMS)
         check_choice("backend", self.backend, BACKENDS)
+        check_choice("missing", self.missing, MISSING)
         if not isinstance(self.periodic, bool | np.bool_):
             raise ValueError(f"periodic must be True or False, got {self.periodic!r}.")
         if not isinstance(self.shuffle, bool | np.bool_):
@@ -262,11 +254,19 @@ default="pca"
                 raise ValueError(f"radius must be >= 0, got {self.radius!r}.")
         as_schedule(self.learning_rate, "learning_rate", None)
         self._check_layers_param()
+        if self.missing == "ignore" and self.layers is not None:
+            raise ValueError("missing='ignore' is not available with layers.")
         return dtype
 
     def _backend_for(self, X, algorithm=None):
         """The backend of this call (see :func:`somkit._backends.resolve`)."""
-        return resolve(self.backend, X, device=self.device, algorithm=algorithm)
+        return resolve(
+            self.backend,
+            X,
+            device=self.device,
+            algorithm=algorithm,
+            missing=self.missing,
+        )
 
     def _make_grid(self, X, sample_weight, backend):
         shape = self.grid
@@ -294,6 +294,7 @@ default="pca"
         kind = input_kind(X)
         if kind == "dask":
             X = self._validate_dask(X, reset)
+            check_holes(X, self.missing)
             return X, X
         if kind == "torch":
             checked = self._validate_array(X.detach().cpu().numpy(), reset)
@@ -302,13 +303,7 @@ default="pca"
         return X, X
 
     def _validate_array(self, X, reset):
-        return validate_data(
-            self,
-            X,
-            reset=reset,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=1,
-        )
+        return validate_array(self, X, reset)
 
     def _validate_dask(self, X, reset):
         if X.ndim != 2:
@@ -402,6 +397,7 @@ default="pca"
         X, Xb = self._validate_X(X, reset=True, backend=backend)
         sample_weight = self._check_weight(sample_weight, X)
         rng = _rng(self.random_state)
+        self._warn_scales(X)
         W, factored = self._initialize(X, sample_weight, dtype, rng, backend)
         self.history_ = empty_history()
         W, done = run_epochs(
@@ -441,6 +437,7 @@ default="pca"
         rng = _rng(self.random_state, getattr(self, "n_iter_", 0))
         factored = None
         if first:
+            self._warn_scales(X)
             W, factored = self._initialize(X, sample_weight, dtype, rng, backend)
             self.history_ = empty_history()
             self.n_iter_ = 0
@@ -462,6 +459,11 @@ default="pca"
         self._set_codebook(W)
         self._finish(Xb, sample_weight, backend)
         return self
+
+    def _warn_scales(self, X):
+        # cosine / dot maps hold embeddings; layered maps scale each layer
+        if self.metric not in ("cosine", "dot") and self.layers is None:
+            scale_warning(X, getattr(self, "feature_names_in_", None), stacklevel=4)
 
     def _set_codebook(self, W):
         self.codebook_ = np.ascontiguousarray(W)
@@ -685,7 +687,7 @@ default="pca"
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = self.missing == "ignore"
         tags.input_tags.sparse = False
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

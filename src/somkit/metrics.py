@@ -97,7 +97,9 @@ def distortion(model, X, sample_weight=None, radius=None):
     of the training schedule), normalised per BMU to sum to one, so the value
     is in squared data units and equals the mean squared quantization error
     at radius 0. Computed per chunk (per block for dask input) without an
-    (n_samples, n_units) matrix.
+    (n_samples, n_units) matrix. Samples with holes (a map with
+    ``missing="ignore"``) use their rescaled distances over the observed
+    features.
     """
     from somkit._backends import input_kind
     from somkit._kernels import chunk_rows
@@ -153,7 +155,9 @@ def trustworthiness(model, X, n_neighbors=5):
     Venna and Kaski's measure with the samples embedded at their BMUs' grid
     positions, a tiny deterministic jitter keeping samples that share a unit
     from tying. Grid distances are the map's own: wrapped on periodic maps.
-    Data distances are euclidean. On non-periodic maps this is
+    Data distances are euclidean (with holes, over the features both samples
+    observe, rescaled: :func:`sklearn.metrics.pairwise.nan_euclidean_distances`).
+    On non-periodic maps this is
     :func:`sklearn.manifold.trustworthiness` of the jittered positions (up to
     the order of exactly tied data distances). Values near 1 mean that
     samples mapped close together on the grid are also close in the data.
@@ -189,7 +193,13 @@ def trustworthiness(model, X, n_neighbors=5):
             delta = np.minimum(delta, grid.period[a] - delta)
         d_map += delta**2
     np.sqrt(d_map, out=d_map)
-    d_data = pairwise_distances(np.asarray(X, dtype=np.float64))
+    X = np.asarray(X, dtype=np.float64)
+    if np.isnan(X).any():
+        from sklearn.metrics.pairwise import nan_euclidean_distances
+
+        d_data = nan_euclidean_distances(X)
+    else:
+        d_data = pairwise_distances(X)
     np.fill_diagonal(d_map, np.inf)
     np.fill_diagonal(d_data, np.inf)
     # rank (1 = nearest) of every sample among each sample's data neighbours

@@ -11,8 +11,9 @@ call to ``fit``, ``partial_fit``, ``predict``, ``transform``, ``score``,
   ValueError saying why it cannot take this call and what would work:
   a device needs torch, dask input needs the dask backend, a rule the
   backend does not run (online on torch or dask) is refused, an absent
-  device (``"cuda"`` without CUDA) is refused. Nothing is ever run
-  elsewhere than asked.
+  device (``"cuda"`` without CUDA) is refused, and so is
+  ``missing="ignore"`` on a backend that cannot measure rows with holes
+  (every backend here can). Nothing is ever run elsewhere than asked.
 
 Output follows input: per-sample results are numpy arrays for in-memory
 input (numpy or torch) and lazy dask arrays for dask input.
@@ -20,7 +21,7 @@ input (numpy or torch) and lazy dask arrays for dask input.
 
 from __future__ import annotations
 
-from somkit._registry import BACKENDS, check_choice
+from somkit._registry import BACKENDS, MISSING, check_choice
 
 __all__ = ["input_kind", "resolve"]
 
@@ -35,7 +36,7 @@ def input_kind(X):
     return "array"
 
 
-def resolve(backend="auto", X=None, *, device=None, algorithm=None):
+def resolve(backend="auto", X=None, *, device=None, algorithm=None, missing="error"):
     """The backend object for one call (see the module docstring).
 
     Parameters
@@ -47,6 +48,9 @@ def resolve(backend="auto", X=None, *, device=None, algorithm=None):
         Torch device string; only the torch backend takes one.
     algorithm : str or None
         Training rule that must be supported.
+    missing : {"error", "ignore"}
+        The map's handling of holes: "ignore" needs a backend that
+        ``supports_missing`` and makes its passes treat NaN as holes.
 
     Returns
     -------
@@ -63,6 +67,7 @@ def resolve(backend="auto", X=None, *, device=None, algorithm=None):
     ValueError: device='cuda' needs backend='torch' (or 'auto'); ...
     """
     check_choice("backend", backend, BACKENDS)
+    check_choice("missing", missing, MISSING)
     if device is not None and not isinstance(device, str):
         raise TypeError(f"device must be a string or None, got {device!r}.")
     kind = input_kind(X)
@@ -114,4 +119,12 @@ def resolve(backend="auto", X=None, *, device=None, algorithm=None):
             f"algorithm={algorithm!r} is not available on the {name} backend, "
             f"which runs {be.algorithms}; {hint}."
         )
+    if missing == "ignore":
+        if not be.supports_missing:
+            raise ValueError(
+                f"missing='ignore' is not available on the {name} backend (it "
+                "cannot measure rows with holes); use backend='numpy', 'torch' "
+                "or 'dask', or fill the holes first."
+            )
+        be.masked = True
     return be

@@ -33,12 +33,22 @@ class Backend:
         Per-sample results are lazy arrays (dask) rather than numpy arrays.
     device : str or None
         Where the work runs ("cpu", "cuda:0", ...; None for numpy and dask).
+    supports_missing : bool
+        The passes can measure and sum rows with holes (NaN) over their
+        observed features; the resolver refuses ``missing="ignore"`` on a
+        backend without it.
+    masked : bool
+        Set by the resolver for a map with ``missing="ignore"``: every pass
+        of this call treats NaN entries as holes (rows without holes take
+        the plain path).
     """
 
     name = "abstract"
     algorithms = ("batch", "minibatch")
     lazy = False
     device = None
+    supports_missing = False
+    masked = False
 
     def describe(self):
         """A short description, e.g. ``"torch on cuda:0"``."""
@@ -122,9 +132,11 @@ class Backend:
         """One pass of the batch rule: ``(sums, wsum, stats)``.
 
         ``sums`` (n_units, n_features) and ``wsum`` (n_units,) are float64
-        arrays of this backend; ``stats`` as :meth:`stats` (TE on ``grid``'s
-        edges). ``factored`` (``somkit._kernels.Factored``) is a hint that
-        ``W`` has low rank; backends may ignore it.
+        arrays of this backend (``wsum`` (n_units, n_features) when
+        :attr:`masked` and the data have holes: weights per feature);
+        ``stats`` as :meth:`stats` (TE on ``grid``'s edges). ``factored``
+        (``somkit._kernels.Factored``) is a hint that ``W`` has low rank;
+        backends may ignore it.
         """
         raise NotImplementedError
 

@@ -10,14 +10,8 @@ float64. Imported by ``somkit._backends.torch`` only.
 
 from __future__ import annotations
 
+from somkit._backends._torch_ops import normalize_rows
 from somkit._layers import is_layered
-
-
-def normalize_rows(torch, A):
-    """Rows at unit L2 norm, norms taken in float64 (zero rows stay zero)."""
-    norms = torch.sqrt((A.double() * A.double()).sum(dim=1))
-    norms = torch.where(norms == 0, torch.ones_like(norms), norms)
-    return A / norms.to(A.dtype)[:, None]
 
 
 class TorchRows:
@@ -106,8 +100,11 @@ class LayeredCodebook:
             S = a * G if S is None else S.add_(G, alpha=a)
         return S
 
-    def search(self, C, second=True):
-        """BMU, runner-up (or None) and float64 BMU distance of each row."""
+    def search(self, C, second=True, masked=False):
+        """BMU, runner-up (or None) and float64 BMU distance of each row.
+
+        ``masked`` is always False here: layered maps refuse holes.
+        """
         S = self.scores(C)
         i1 = S.argmin(dim=1)
         i2 = None

@@ -29,11 +29,20 @@ def _import_dask():
 
 
 def _add(a, b):
-    """Sum two partial results (tuples of arrays and stats dicts)."""
+    """Sum two partial results (tuples of arrays and stats dicts).
+
+    Per-unit weights are (n_units,) from blocks without holes and
+    (n_units, n_features) from blocks with holes; a mixed pair adds up to
+    the per-feature form.
+    """
     out = []
     for x, y in zip(a, b, strict=True):
         if isinstance(x, dict):
             out.append({k: x[k] + y[k] for k in x})
+        elif np.ndim(x) == 1 and np.ndim(y) == 2:
+            out.append(x[:, None] + y)
+        elif np.ndim(x) == 2 and np.ndim(y) == 1:
+            out.append(x + y[:, None])
         else:
             out.append(x + y)
     return tuple(out)
@@ -56,13 +65,19 @@ def _sum_group(group):
     return total
 
 
-def _block_sums(block, weights, W, metric, batch_size, grid):
+def _block_sums(block, weights, W, metric, batch_size, grid, masked):
     return _kernels.batch_sums(
-        np.asarray(block), W, metric, weights, batch_size=batch_size, grid=grid
+        np.asarray(block),
+        W,
+        metric,
+        weights,
+        batch_size=batch_size,
+        grid=grid,
+        masked=masked,
     )
 
 
-def _block_stats(block, weights, W, metric, batch_size, grid, adjacency):
+def _block_stats(block, weights, W, metric, batch_size, grid, adjacency, masked):
     s = _kernels.bmu_stats(
         np.asarray(block),
         W,
@@ -71,6 +86,7 @@ def _block_stats(block, weights, W, metric, batch_size, grid, adjacency):
         grid=grid,
         adjacency=adjacency,
         batch_size=batch_size,
+        masked=masked,
     )
     return (s,)
 
@@ -82,9 +98,33 @@ def _block_moments(block, weights):
     return (np.array([w.sum()]), Cw.sum(axis=0), Cw.T @ C)
 
 
-def _block_bmu(block, W, metric, batch_size, second):
+def _block_observed(block, weights):
+    """Weighted sums and counts of the observed values of a block with holes."""
+    C = np.asarray(block, dtype=np.float64)
+    seen = ~np.isnan(C)
+    w = np.ones(len(C)) if weights is None else np.asarray(weights, np.float64)
+    return (w @ np.where(seen, C, 0.0), w @ seen)
+
+
+def _block_pairs(block, weights, mean):
+    """Centred cross products and pair counts over the observed pairs."""
+    C = np.asarray(block, dtype=np.float64)
+    seen = ~np.isnan(C)
+    w = np.ones(len(C)) if weights is None else np.asarray(weights, np.float64)
+    root = np.sqrt(w)[:, None]
+    Cc = np.where(seen, C - mean, 0.0) * root
+    Mw = seen * root
+    return (Cc.T @ Cc, Mw.T @ Mw)
+
+
+def _block_bmu(block, W, metric, batch_size, second, masked):
     out = _kernels.bmu(
-        np.asarray(block), W, metric, second=second, batch_size=batch_size
+        np.asarray(block),
+        W,
+        metric,
+        second=second,
+        batch_size=batch_size,
+        masked=masked,
     )
     return np.stack([np.asarray(a, dtype=np.float64) for a in out], axis=1)
 
@@ -105,6 +145,7 @@ class DaskBackend(Backend):
     name = "dask"
     algorithms = ("batch",)
     lazy = True
+    supports_missing = True
 
     def __init__(self):
         self.dask, self.da = _import_dask()
@@ -147,6 +188,7 @@ class DaskBackend(Backend):
             metric,
             batch_size,
             second,
+            self.masked,
             chunks=(Xd.chunks[0], (k,)),
             dtype=np.float64,
         )
@@ -194,6 +236,7 @@ class DaskBackend(Backend):
             batch_size,
             dask.delayed(grid),
             adjacency,
+            self.masked,
         )
         return s
 
@@ -217,13 +260,25 @@ class DaskBackend(Backend):
             metric,
             batch_size,
             dask.delayed(grid),
+            self.masked,
         )
 
     def smooth(self, grid, neighborhood, sigma, values):
         return _kernels.smooth(grid, neighborhood, sigma, values)
 
     def moments(self, X, sample_weight=None):
-        """Weighted mean and population covariance in one pass over the blocks."""
+        """Weighted mean and population covariance in one pass over the blocks.
+
+        Holes (``masked``): two passes, means over the observed values and
+        covariances over the rows where both features are observed (as
+        ``somkit._kernels.masked_moments``).
+        """
+        if self.masked:
+            s1, n1 = self._reduce(_block_observed, X, sample_weight)
+            mean = np.divide(s1, n1, out=np.zeros_like(s1), where=n1 > 0)
+            s2, pairs = self._reduce(_block_pairs, X, sample_weight, mean)
+            cov = np.divide(s2, pairs, out=np.zeros_like(s2), where=pairs > 0)
+            return mean, cov
         total, s1, s2 = self._reduce(_block_moments, X, sample_weight)
         mean = s1 / total[0]
         cov = s2 / total[0] - np.outer(mean, mean)

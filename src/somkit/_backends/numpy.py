@@ -29,9 +29,12 @@ class NumpyBackend(Backend):
 
     name = "numpy"
     algorithms = ("batch", "online", "minibatch")
+    supports_missing = True
 
     def bmu(self, X, W, metric, *, second=False, batch_size=None):
-        return _kernels.bmu(X, W, metric, second=second, batch_size=batch_size)
+        return _kernels.bmu(
+            X, W, metric, second=second, batch_size=batch_size, masked=self.masked
+        )
 
     def distances(self, X, W, metric, *, batch_size=None):
         return _kernels.distances(X, W, metric, batch_size=batch_size)
@@ -55,6 +58,7 @@ class NumpyBackend(Backend):
             grid=grid,
             adjacency=adjacency,
             batch_size=batch_size,
+            masked=self.masked,
         )
 
     def batch_sums(
@@ -76,19 +80,22 @@ class NumpyBackend(Backend):
             batch_size=batch_size,
             grid=grid,
             factored=factored,
+            masked=self.masked,
         )
 
     def take(self, X, rows, dtype, metric):
         return _kernels.as_chunk(take_rows(X, rows), 0, len(rows), dtype, metric)
 
     def minibatch_sums(self, C, W, metric, sample_weight, grid):
-        return _kernels.minibatch_sums(C, W, metric, sample_weight, grid)
+        return _kernels.minibatch_sums(
+            C, W, metric, sample_weight, grid, masked=self.masked
+        )
 
     def smooth(self, grid, neighborhood, sigma, values):
         return _kernels.smooth(grid, neighborhood, sigma, values)
 
     def moments(self, X, sample_weight=None):
-        return _kernels.moments(X, sample_weight)
+        return _kernels.moments(X, sample_weight, masked=self.masked)
 
     def online_steps(self, C, sw, W, grid, metric, neighborhood, rates, sigmas):
         from somkit._kernels._online import online_steps

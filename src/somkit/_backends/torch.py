@@ -11,7 +11,10 @@ results come back as numpy arrays:
   ``torch.cdist`` with p=1 / p=inf (manhattan, chebyshev); ties go to the
   lowest unit index (``argmin`` returns the first minimum, and exact
   duplicate codebook rows are searched once); the winner's distance is
-  recomputed exactly in float64.
+  recomputed exactly in float64. Chunks with holes (``missing="ignore"``)
+  put the observed mask in the products as the numpy backend does
+  (``somkit._kernels._search``); manhattan and chebyshev then loop over
+  blocks of features.
 * Per-unit sums of the batch rule in float64: ``index_add_`` on GPUs,
   ``index_put_(accumulate=True)`` on CPU (the CPU ``index_add_`` is
   pathologically slow with several threads).
@@ -57,8 +60,16 @@ from somkit._backends._torch_layers import (
     is_layered,
     prepare_rows,
 )
-from somkit._backends._torch_layers import normalize_rows as _normalize_rows
 from somkit._backends._torch_layers import pairwise as layered_pairwise
+from somkit._backends._torch_ops import (
+    DeviceGrid,
+    distinct_rows,
+    masked_cdist,
+    masked_pairwise,
+    masked_winner,
+    normalize_rows,
+    pairwise,
+)
 from somkit._grid import EPS as _EPS
 from somkit._neighborhood import neighborhood, support
 
@@ -129,38 +140,6 @@ def _torch_dtype(torch, dtype):
     return torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
 
 
-def _distinct_rows(torch, W):
-    """Distinct rows of W ordered by first occurrence, and the index maps.
-
-    Returns ``(W, None)`` when all rows differ; else ``(Wu, (first, second))``
-    with ``Wu[u] = W[first[u]]``, ``first`` increasing, and ``second[u]`` the
-    second-lowest unit holding row u (-1 if none).
-    """
-    m = W.shape[0]
-    if m < 2:
-        return W, None
-    uniq, inv = torch.unique(W, dim=0, return_inverse=True)
-    k = uniq.shape[0]
-    if k == m:
-        return W, None
-    units = torch.arange(m, device=W.device)
-
-    def lowest(groups, members):
-        out = torch.full((k,), m, dtype=torch.int64, device=W.device)
-        return out.scatter_reduce_(0, groups, members, "amin")
-
-    first = lowest(inv, units)
-    order = torch.argsort(first)
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(k, device=W.device)
-    inv = rank[inv]
-    first = first[order]
-    others = units != first[inv]
-    second = lowest(inv[others], units[others])
-    second = torch.where(second == m, torch.full_like(second, -1), second)
-    return W[first], (first, second)
-
-
 class _Codebook:
     """A codebook on the device prepared for BMU searches (see _kernels).
 
@@ -174,11 +153,12 @@ class _Codebook:
         self.torch = torch
         self.metric = metric
         if metric == "cosine":
-            W = _normalize_rows(torch, W)
+            W = normalize_rows(torch, W)
         self.W = W
         self.n_units = W.shape[0]
         self.shift = None
-        Wu, self._dups = _distinct_rows(torch, W)
+        self._sq = None  # squared (shifted) rows, transposed: masked searches
+        Wu, self._dups = distinct_rows(torch, W)
         self.n_distinct = Wu.shape[0]
         self.Wu = Wu
         if metric == "euclidean":
@@ -191,16 +171,41 @@ class _Codebook:
             self.Wt = (-Wu).T.contiguous()
             self.bias = None
 
-    def search(self, C, second=True):
+    def _masked_scores(self, C, nan):
+        """Scores of a chunk with holes over each row's observed features."""
+        torch = self.torch
+        M = (~nan).to(C.dtype)
+        if self.metric in ("manhattan", "chebyshev"):
+            return masked_cdist(torch, C, nan, self.Wu, self.metric)
+        if self.shift is not None:
+            C = C - self.shift
+        X0 = torch.where(nan, torch.zeros((), dtype=C.dtype, device=C.device), C)
+        if self._sq is None:
+            Wus = self.Wu - self.shift if self.shift is not None else self.Wu
+            self._sq = (Wus * Wus).T.contiguous()
+        S = X0 @ self.Wt
+        if self.metric == "euclidean":
+            return S.addmm_(M, self._sq)
+        if self.metric == "cosine":
+            S = S / torch.sqrt((M @ self._sq).clamp(min=torch.finfo(C.dtype).tiny))
+        return S
+
+    def search(self, C, second=True, masked=False):
         """BMU, second-best unit (or None) and float64 BMU distance per row.
 
         Ties go to the lowest unit index; the distance is recomputed in
         float64 from the unshifted rows (exact differences of float32 values).
+        ``masked``: NaN entries are holes (observed features only).
         """
         torch = self.torch
         metric = self.metric
-        Cs = C - self.shift if self.shift is not None else C
-        if metric in ("manhattan", "chebyshev"):
+        nan = torch.isnan(C) if masked else None
+        if nan is not None and not bool(nan.any()):
+            nan = None
+        Cs = C - self.shift if self.shift is not None and nan is None else C
+        if nan is not None:
+            S = self._masked_scores(C, nan)
+        elif metric in ("manhattan", "chebyshev"):
             p = 1.0 if metric == "manhattan" else float("inf")
             S = torch.cdist(C, self.Wu, p=p)
         elif metric == "euclidean":
@@ -233,11 +238,14 @@ class _Codebook:
                     take_other = d < 0
                 i2 = torch.where(take_other, f2, d)
             i1 = first[i1]
-        return i1, i2 if second else None, self._winner_distance(C, i1)
+        return i1, i2 if second else None, self._winner_distance(C, i1, nan)
 
-    def _winner_distance(self, C, idx):
-        """Distance of each row to unit ``idx`` in float64."""
+    def _winner_distance(self, C, idx, nan=None):
+        """Distance of each row to unit ``idx`` in float64 (holes: over the
+        observed features, see ``somkit._kernels._numba.masked_distance``)."""
         Cd, Wi = C.double(), self.W.index_select(0, idx).double()
+        if nan is not None:
+            return masked_winner(self.torch, Cd, Wi, nan, self.metric)
         if self.metric == "euclidean":
             return self.torch.linalg.vector_norm(Cd - Wi, dim=1)
         if self.metric == "cosine":
@@ -249,77 +257,39 @@ class _Codebook:
         return (Cd - Wi).abs().amax(dim=1)
 
 
-class _DeviceGrid:
-    """Grid geometry on the device: positions, wrapped distances, adjacency."""
+class _UnitSums:
+    """Per-unit float64 sums of a pass on the device (holes: per feature)."""
 
-    def __init__(self, torch, grid, device):
-        self.torch = torch
-        self.grid = grid
-        self.device = device
-        self.positions = torch.as_tensor(grid.positions, device=device)
-        self.period = torch.as_tensor(grid.period, device=device)
-        self._dense = None
-        self._axes = {}
-        self._pairs = None
+    def __init__(self, be, m, d):
+        torch = be.torch
+        self.be = be
+        self.sums = torch.zeros((m, d), dtype=torch.float64, device=be._device)
+        self.wsum = torch.zeros(m, dtype=torch.float64, device=be._device)
+        self.wsum2 = None  # (m, d) weights of the rows with holes
 
-    def _delta(self, a, b, period):
-        d = (a - b).abs()
-        if self.grid.periodic:
-            d = self.torch.minimum(d, period - d)
-        return d
+    def add(self, idx, C, sw, masked):
+        torch = self.be.torch
+        Cd = C.double()
+        nan = torch.isnan(Cd) if masked else None
+        if nan is not None and bool(nan.any()):
+            seen = (~nan).double()
+            Cd = torch.where(nan, torch.zeros((), dtype=Cd.dtype, device=Cd.device), Cd)
+            if sw is not None:
+                seen = seen * sw[:, None]
+            if self.wsum2 is None:
+                self.wsum2 = torch.zeros_like(self.sums)
+            self.be._add_rows(self.wsum2, idx, seen)
+        elif sw is None:
+            self.wsum += torch.bincount(idx, minlength=len(self.wsum)).double()
+        else:
+            self.be._add_rows(self.wsum, idx, sw)
+        self.be._add_rows(self.sums, idx, Cd if sw is None else Cd * sw[:, None])
 
-    def adjacent(self, i, j, limit=1.0):
-        """Whether units i and j are distinct and at most ``limit`` apart.
-
-        ``limit=1`` is ``Grid.are_adjacent`` with edges, sqrt(2) with diagonals.
-        """
-        P = self.positions
-        d = self._delta(P.index_select(0, i), P.index_select(0, j), self.period)
-        dist = self.torch.sqrt((d * d).sum(dim=1))
-        return (dist > _EPS) & (dist <= limit + _EPS)
-
-    def distances(self, start=0, stop=None):
-        """Grid distances from units ``start:stop`` to every unit (float64)."""
-        p = self.positions[start:stop]
-        d2 = None
-        for k in range(self.grid.ndim):
-            dk = self._delta(
-                p[:, k : k + 1], self.positions[None, :, k], self.period[k]
-            )
-            d2 = dk * dk if d2 is None else d2 + dk * dk
-        return self.torch.sqrt(d2)
-
-    def dense_distances(self):
-        if self._dense is None:
-            self._dense = self.distances()
-        return self._dense
-
-    def axis_distances(self, size):
-        """|i - j| along one rect axis of ``size`` units (wrapped if periodic)."""
-        if size not in self._axes:
-            c = np.arange(size, dtype=np.float64)
-            dk = np.abs(c[:, None] - c[None, :])
-            if self.grid.periodic:
-                dk = np.minimum(dk, size - dk)
-            self._axes[size] = self.torch.as_tensor(dk, device=self.device)
-        return self._axes[size]
-
-    def pairs_within(self, reach):
-        """(pairs (2, n), distances) of units within ``reach``.
-
-        Cached for the largest reach asked so far: radii shrink during
-        training, so later epochs only filter the cached pairs.
-        """
-        t = self.torch
-        if self._pairs is None or reach > self._pairs[0]:
-            i, j, d = self.grid.offsets_within(reach)
-            idx = t.as_tensor(np.stack([i, j]), device=self.device)
-            self._pairs = (reach, idx, t.as_tensor(d, device=self.device))
-        _, idx, dist = self._pairs
-        if reach < self._pairs[0]:
-            keep = dist <= reach + _EPS
-            idx, dist = idx[:, keep], dist[keep]
-        return idx, dist
+    def weights(self):
+        """(n_units,) weights, or (n_units, n_features) once holes were seen."""
+        if self.wsum2 is None:
+            return self.wsum
+        return self.wsum2 + self.wsum[:, None]
 
 
 class TorchBackend(Backend):
@@ -332,6 +302,7 @@ class TorchBackend(Backend):
 
     name = "torch"
     algorithms = ("batch", "minibatch")
+    supports_missing = True
 
     def __init__(self, device):
         self.torch = _import_torch()
@@ -378,7 +349,7 @@ class TorchBackend(Backend):
         return float(A.max()) if A.numel() else 0.0
 
     def normalize_rows(self, A):
-        return _normalize_rows(self.torch, A)
+        return normalize_rows(self.torch, A)
 
     # ------------------------------------------------------------ transfers
     def _to_device(self, A, dtype=None):
@@ -404,7 +375,7 @@ class TorchBackend(Backend):
     def _dgrid(self, grid):
         g = self._grids.get(grid)
         if g is None:
-            g = self._grids[grid] = _DeviceGrid(self.torch, grid, self._device)
+            g = self._grids[grid] = DeviceGrid(self.torch, grid, self._device)
         return g
 
     def _rows(self, n_units, batch_size):
@@ -486,7 +457,7 @@ class TorchBackend(Backend):
             idx2 = torch.empty_like(idx) if second else None
             rows = self._rows(cb.n_units, batch_size)
             for a, b, C in self._chunks(X, dtype, metric, rows):
-                i1, i2, dist[a:b] = cb.search(C, second)
+                i1, i2, dist[a:b] = cb.search(C, second, masked=self.masked)
                 idx[a:b] = i1
                 if second:
                     idx2[a:b] = i2
@@ -506,7 +477,13 @@ class TorchBackend(Backend):
             Wd = cb.W.double()
             rows = self._rows(cb.n_units, batch_size)
             for a, b, C in self._chunks(X, np.float64, metric, rows):
-                D[a:b] = self.to_numpy(_pairwise(torch, C, Wd, metric))
+                nan = torch.isnan(C) if self.masked else None
+                if nan is not None and bool(nan.any()):
+                    Dc = masked_pairwise(torch, C, nan, Wd, metric)
+                else:
+                    pairs = layered_pairwise if is_layered(metric) else pairwise
+                    Dc = pairs(torch, C, Wd, metric)
+                D[a:b] = self.to_numpy(Dc)
             return D
 
     def _pass(self, X, W, metric, sample_weight, batch_size, grid, limit, sums):
@@ -518,34 +495,29 @@ class TorchBackend(Backend):
         dev = self._device
         zero = torch.zeros((), dtype=torch.float64, device=dev)
         qe, te = zero.clone(), zero.clone()
-        acc = wsum = None
-        if sums:
-            acc = torch.zeros((m, d), dtype=torch.float64, device=dev)
-            wsum = torch.zeros(m, dtype=torch.float64, device=dev)
+        acc = _UnitSums(self, m, d) if sums else None
         sw_all = self._sample_weight(sample_weight)
         dg = self._dgrid(grid) if grid is not None and m > 1 else None
         rows = self._rows(m, batch_size)
         for a, b, C in self._chunks(X, dtype, metric, rows):
-            i1, i2, dist = cb.search(C, second=dg is not None)
+            i1, i2, dist = cb.search(C, second=dg is not None, masked=self.masked)
             sw = None if sw_all is None else sw_all[a:b]
             bad = None if dg is None else (~dg.adjacent(i1, i2, limit)).double()
             if sw is None:
                 qe += dist.sum()
                 if bad is not None:
                     te += bad.sum()
-                if sums:
-                    self._add_rows(acc, i1, C.double())
-                    wsum += torch.bincount(i1, minlength=m).double()
             else:
                 qe += sw @ dist
                 if bad is not None:
                     te += sw @ bad
-                if sums:
-                    self._add_rows(acc, i1, C.double() * sw[:, None])
-                    self._add_rows(wsum, i1, sw)
+            if sums:
+                acc.add(i1, C, sw, self.masked)
         tot = float(n) if sw_all is None else float(sw_all.sum())
         stats = {"qe_sum": float(qe), "te_sum": float(te), "weight": tot}
-        return acc, wsum, stats
+        if not sums:
+            return None, None, stats
+        return acc.sums, acc.weights(), stats
 
     def stats(
         self,
@@ -600,16 +572,14 @@ class TorchBackend(Backend):
             cb = kind(torch, self._to_device(W), metric)
             m, d = cb.W.shape
             sw = self._to_device(np.asarray(sample_weight, dtype=np.float64))
-            i1, i2, dist = cb.search(C, second=m > 1)
+            i1, i2, dist = cb.search(C, second=m > 1, masked=self.masked)
             qe = sw @ dist
             te = 0.0
             if m > 1:
                 te = sw @ (~self._dgrid(grid).adjacent(i1, i2)).double()
-            sums = torch.zeros((m, d), dtype=torch.float64, device=self._device)
-            wsum = torch.zeros(m, dtype=torch.float64, device=self._device)
-            self._add_rows(sums, i1, C.double() * sw[:, None])
-            self._add_rows(wsum, i1, sw)
-            return sums, wsum, qe, te
+            acc = _UnitSums(self, m, d)
+            acc.add(i1, C, sw, self.masked)
+            return acc.sums, acc.weights(), qe, te
 
     def smooth(self, grid, neighborhood_name, sigma, values):
         """Neighbourhood-weighted sums ``H @ values`` on the device.
@@ -657,8 +627,13 @@ class TorchBackend(Backend):
         return out
 
     def moments(self, X, sample_weight=None):
-        """Weighted mean and covariance, accumulated in float64 on the device."""
+        """Weighted mean and covariance, accumulated in float64 on the device.
+
+        Holes (``masked``): see :meth:`_masked_moments`.
+        """
         torch = self.torch
+        if self.masked:
+            return self._masked_moments(X, sample_weight)
         with torch.no_grad():
             n, d = X.shape
             dev = self._device
@@ -676,24 +651,36 @@ class TorchBackend(Backend):
                 cov += Cc.T @ Cc
             return self.to_numpy(mean), self.to_numpy(cov / total)
 
-
-def _pairwise(torch, C, W, metric):
-    """Dense float64 distances of the rows of C to the rows of W."""
-    if is_layered(metric):
-        return layered_pairwise(torch, C, W, metric)
-    if metric == "euclidean":
-        shift = W.mean(dim=0)
-        Cs, Ws = C - shift, W - shift
-        d2 = (Cs * Cs).sum(dim=1)[:, None] - 2 * (Cs @ Ws.T) + (Ws * Ws).sum(dim=1)
-        return d2.clamp(min=0).sqrt()
-    if metric == "cosine":
-        return (1.0 - _normalize_rows(torch, C) @ _normalize_rows(torch, W).T).clamp(
-            min=0.0
-        )
-    if metric == "dot":
-        return -(C @ W.T)
-    p = 1.0 if metric == "manhattan" else float("inf")
-    return torch.cdist(C, W, p=p)
+    def _masked_moments(self, X, sample_weight=None):
+        """Means over the observed values, covariances over the rows where
+        both features are observed (``somkit._kernels.masked_moments``)."""
+        torch = self.torch
+        with torch.no_grad():
+            d = X.shape[1]
+            dev = self._device
+            zero = torch.zeros((), dtype=torch.float64, device=dev)
+            sw_all = self._sample_weight(sample_weight)
+            s1 = torch.zeros(d, dtype=torch.float64, device=dev)
+            n1 = torch.zeros(d, dtype=torch.float64, device=dev)
+            for a, b, C in self._chunks(X, np.float64, "euclidean", 1 << 16):
+                seen = (~torch.isnan(C)).double()
+                C0 = torch.where(seen > 0, C, zero)
+                w = None if sw_all is None else sw_all[a:b]
+                s1 += C0.sum(dim=0) if w is None else w @ C0
+                n1 += seen.sum(dim=0) if w is None else w @ seen
+            mean = torch.where(n1 > 0, s1 / n1.clamp(min=1e-300), zero)
+            cov = torch.zeros((d, d), dtype=torch.float64, device=dev)
+            pairs = torch.zeros((d, d), dtype=torch.float64, device=dev)
+            for a, b, C in self._chunks(X, np.float64, "euclidean", 1 << 16):
+                seen = (~torch.isnan(C)).double()
+                Cc = torch.where(seen > 0, C - mean, zero)
+                if sw_all is not None:
+                    root = torch.sqrt(sw_all[a:b])[:, None]
+                    Cc, seen = Cc * root, seen * root
+                cov += Cc.T @ Cc
+                pairs += seen.T @ seen
+            cov = torch.where(pairs > 0, cov / pairs.clamp(min=1e-300), zero)
+            return self.to_numpy(mean), self.to_numpy(cov)
 
 
 __all__ = ["TorchBackend", "make_backend"]

@@ -334,11 +334,20 @@ def _sums(state):
 
 
 # ----------------------------------------- the kernels, names or layers
-def bmu(X, W, metric, *, second=False, batch_size=None, dtype=None):
-    """:func:`somkit._kernels._search.bmu` for a metric name or a LayerMetric."""
+def bmu(X, W, metric, *, second=False, batch_size=None, dtype=None, masked=False):
+    """:func:`somkit._kernels._search.bmu` for a metric name or a LayerMetric.
+
+    ``masked`` (holes) is for metric names only: layered maps refuse holes.
+    """
     if not is_layered(metric):
         return _search.bmu(
-            X, W, metric, second=second, batch_size=batch_size, dtype=dtype
+            X,
+            W,
+            metric,
+            second=second,
+            batch_size=batch_size,
+            dtype=dtype,
+            masked=masked,
         )
     cb = LayeredCodebook(W, metric, W.dtype if dtype is None else dtype)
     n = X.shape[0]
@@ -361,6 +370,7 @@ def bmu_stats(
     adjacency="edges",
     batch_size=None,
     dtype=None,
+    masked=False,
 ):
     """:func:`somkit._kernels._search.bmu_stats` for names or a LayerMetric."""
     if not is_layered(metric):
@@ -373,6 +383,7 @@ def bmu_stats(
             adjacency=adjacency,
             batch_size=batch_size,
             dtype=dtype,
+            masked=masked,
         )
     cb = LayeredCodebook(W, metric, W.dtype if dtype is None else dtype)
     te = None if grid is None else (grid, _search.te_limit(grid, adjacency))
@@ -387,7 +398,15 @@ def bmu_stats(
 
 
 def batch_sums(
-    X, W, metric, sample_weight=None, *, batch_size=None, grid=None, factored=None
+    X,
+    W,
+    metric,
+    sample_weight=None,
+    *,
+    batch_size=None,
+    grid=None,
+    factored=None,
+    masked=False,
 ):
     """:func:`somkit._kernels._search.batch_sums` for names or a LayerMetric.
 
@@ -403,6 +422,7 @@ def batch_sums(
             batch_size=batch_size,
             grid=grid,
             factored=factored,
+            masked=masked,
         )
     cb = LayeredCodebook(W, metric, W.dtype)
     state = layered_scan(
@@ -417,10 +437,10 @@ def batch_sums(
     return sums, wsum, _stats(state)
 
 
-def minibatch_sums(C, W, metric, sw, grid):
+def minibatch_sums(C, W, metric, sw, grid, masked=False):
     """:func:`somkit._kernels._search.minibatch_sums` for names or a LayerMetric."""
     if not is_layered(metric):
-        return _search.minibatch_sums(C, W, metric, sw, grid)
+        return _search.minibatch_sums(C, W, metric, sw, grid, masked=masked)
     cb = LayeredCodebook(W, metric, W.dtype)
     state = layered_scan(
         C,

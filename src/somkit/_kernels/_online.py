@@ -13,6 +13,12 @@ of any codebook entry of ordinary size, and on
 rect grids the gaussian is the product of one-axis factors looked up from a
 per-step table, so a step costs ``max(shape)`` exponentials instead of
 ``n_units``.
+
+Samples with holes (NaN; ``SOM(missing="ignore")``) find their BMU over
+their observed features (cosine: the cosine of the observed parts) and move
+the units along those features only; their distance for the running QE is
+rescaled by ``n_features / n_observed`` as in
+:func:`somkit._kernels._numba.masked_distance`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numba
 import numpy as np
 
 from somkit._kernels._numba import (
+    CHEBYSHEV,
     COSINE,
     DOT,
     EUCLIDEAN,
@@ -135,6 +142,46 @@ def _distances(metric, x, WT, dist):
         _add_row(metric, x[k], WT[k], dist)
 
 
+@numba.njit(cache=True, nogil=True)
+def _distances_masked(metric, x, WT, dist, nrm):
+    """:func:`_distances` over the observed (non-NaN) features of x.
+
+    Cosine: ``-x.w / |w_obs|`` (x has unit norm over its observed part).
+    Returns the number of observed features.
+    """
+    d = WT.shape[0]
+    m = dist.shape[0]
+    for j in range(m):
+        dist[j] = 0
+        nrm[j] = 0
+    seen = 0
+    for k in range(d):
+        xk = x[k]
+        if xk != xk:
+            continue
+        seen += 1
+        _add_row(metric, xk, WT[k], dist)
+        if metric == COSINE:
+            row = WT[k]
+            for j in range(m):
+                nrm[j] += row[j] * row[j]
+    if metric == COSINE:
+        for j in range(m):
+            dist[j] = dist[j] / math.sqrt(nrm[j]) if nrm[j] > 0 else 0.0
+    return seen
+
+
+@numba.njit(cache=True, nogil=True)
+def _measure(metric, X, t, holes, WT, dist, nrm):
+    """Distance terms of sample t to every unit in ``dist``; returns the
+    ``n_features / n_observed`` rescaling of its distance."""
+    if holes[t]:
+        seen = _distances_masked(metric, X[t], WT, dist, nrm)
+        return WT.shape[0] / max(seen, 1)
+    _distances(metric, X[t], WT, dist)
+    return 1.0
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _add_group(metric, x, WT, k, dist):
     """Features k..k+3 of x against rows k..k+3 of the transposed codebook."""
@@ -237,6 +284,7 @@ def _steps(
     lattice,
     q_max,
     te_limit,
+    holes,
 ):
     """The online rule on the transposed codebook ``WT`` (n_features, n_units).
 
@@ -247,11 +295,13 @@ def _steps(
     Returns the weighted sums of each sample's distance to its BMU and of its
     topographic errors (two best units further apart than ``te_limit`` on the
     grid; not counted when ``te_limit < 0``), both measured just before the
-    sample's step, and the total weight.
+    sample's step, and the total weight. ``holes[t]``: sample t has NaN
+    features (measured and moved over its observed features only).
     """
     n, d = X.shape
     m, ndim = pos.shape
     dist = np.zeros(m, dtype=WT.dtype)
+    nrm = np.zeros(m, dtype=WT.dtype)
     g = np.zeros(m, dtype=WT.dtype)
     nbuf = np.zeros(m, dtype=WT.dtype)
     # rect grids: integer coordinates and a per-step table of axis factors
@@ -272,8 +322,9 @@ def _steps(
     h_min = math.exp(-0.5 * q_max)
     # distances of the first sample; later ones are computed row by row while
     # the previous step updates that row (one pass over the codebook per step)
+    scale = 1.0
     if n > 0:
-        _distances(metric, X[0], WT, dist)
+        scale = _measure(metric, X, 0, holes, WT, dist, nrm)
     qe = 0.0
     te = 0.0
     tot = 0.0
@@ -284,11 +335,13 @@ def _steps(
         w = sw[t]
         dc = dist[c]
         if metric == EUCLIDEAN:
-            r = math.sqrt(max(dc, 0.0))
+            r = math.sqrt(max(dc, 0.0) * scale)
         elif metric == COSINE:
             r = max(0.0, 1.0 + dc)
-        else:
+        elif metric == CHEBYSHEV:
             r = dc
+        else:
+            r = dc * scale
         qe += w * r
         tot += w
         if te_limit >= 0.0 and m > 1:
@@ -362,7 +415,8 @@ def _steps(
         top = lo + span
         gs = g[lo:top]
         nxt = t + 1 < n
-        fused = nxt and metric != COSINE  # cosine renormalises after the update
+        # cosine renormalises after the update; holes skip features
+        fused = nxt and metric != COSINE and not holes[t] and not holes[t + 1]
         if fused:
             for j in range(m):
                 dist[j] = 0
@@ -424,7 +478,8 @@ def _steps(
                 _add_row(metric, x1[k], WT[k], dist)
         else:
             for k in range(d):
-                _step_row(x[k], WT[k, lo:top], gs)
+                if x[k] == x[k]:  # holes: observed features only
+                    _step_row(x[k], WT[k, lo:top], gs)
         if metric == COSINE and span > 0:
             nrm = nbuf[lo:top]
             for j in range(span):
@@ -442,8 +497,10 @@ def _steps(
                 seg = WT[k, lo:top]
                 for j in range(span):
                     seg[j] /= nrm[j]
-        if nxt and not fused:
-            _distances(metric, X[t + 1], WT, dist)
+        if fused:
+            scale = 1.0
+        elif nxt:
+            scale = _measure(metric, X, t + 1, holes, WT, dist, nrm)
     return qe, te, tot
 
 
@@ -501,6 +558,7 @@ def online_steps(
         bool(lattice),
         Q_MAX_FLOAT32 if W.dtype == np.float32 else Q_MAX,
         float(te_limit),
+        np.isnan(X).any(axis=1),
     )
     W[...] = WT.T
     return stats

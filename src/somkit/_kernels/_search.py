@@ -5,6 +5,17 @@ The euclidean BMU search is one GEMM per chunk: ``argmin_j ||w_j||^2 - 2 x.w_j``
 the codebook mean first so the expansion does not cancel catastrophically on
 uncentred data, and the distance reported for the winner is recomputed exactly
 (:func:`somkit._kernels._numba.row_distance`). Ties go to the lowest unit index.
+
+Holes (NaN, ``masked=True``): a chunk with holes is searched over each row's
+observed features with the mask in the products. With ``X0`` the shifted
+chunk with holes set to 0 and ``M`` its observed mask,
+``sum_k M_k (x_k - w_k)^2 = sum_k M_k x_k^2 - 2 X0.w + M.(w^2)``; the first
+term is constant per row, so one GEMM of ``[X0 | M]`` against
+``[-2 W^T; (W^2)^T]`` ranks the units (the ``n_features / n_observed``
+rescaling is per row too and only enters the reported distance, which is
+recomputed exactly over the observed features). Cosine ranks by
+``X0.w / sqrt(M.(w^2))``, dot by ``-X0.w``, manhattan and chebyshev by the
+compiled loop. Chunks without holes take the plain path.
 """
 
 from __future__ import annotations
@@ -122,6 +133,24 @@ class Codebook:
             self.proj = np.ascontiguousarray(basis.T, dtype=W.dtype)
             self.coef = np.ascontiguousarray(coef_aug, dtype=W.dtype)
 
+    def masked_weights(self):
+        """The right-hand side of the masked products (built once).
+
+        euclidean: ``[-2 Ws^T; (Ws^2)^T]`` (2 d, n_units) for ``[X0s | M]``;
+        cosine: ``(W^2)^T`` for the observed norms of the units.
+        """
+        if getattr(self, "_masked", None) is None:
+            if self.metric == "euclidean":
+                d = self.W.shape[1]
+                Ws = self.W - self.shift
+                rhs = np.empty((2 * d, self.n_units), dtype=self.W.dtype)
+                rhs[:d] = self.Wt
+                np.square(Ws.T, out=rhs[d:])
+                self._masked = rhs
+            else:
+                self._masked = np.ascontiguousarray(np.square(self.W).T)
+        return self._masked
+
     def winner_distance(self, C, idx):
         """Distance of each row of ``C`` to its unit ``idx`` (float64)."""
         out = np.empty(len(C))
@@ -139,9 +168,10 @@ _NO_PERIOD = np.ones(1)
 class _Worker:
     """Buffers and running totals of one thread of a pass."""
 
-    def __init__(self, cb, rows, d, dtype, accumulate):
+    def __init__(self, cb, rows, d, dtype, accumulate, masked=False):
         self.rows, self.d, self.dtype = rows, d, dtype
         self._C = None
+        self.Cm = None  # [X0 | M] of a chunk with holes (masked searches)
         self.Cs = None
         if cb.shift is not None:
             self.Cs = np.empty((rows, d + 1), dtype=dtype)
@@ -156,10 +186,19 @@ class _Worker:
         m = cb.n_units
         self.sums = np.zeros((m, d)) if accumulate else _NO_SUMS
         self.wsum = np.zeros(m if accumulate else 0)
+        # per unit and feature weights of the rows with holes
+        self.wsum2 = np.zeros((m, d) if accumulate and masked else (0, 1))
+        self.holes = False  # whether a chunk with holes was summed
         self.qe = self.te = self.weight = 0.0
 
+    def unit_weights(self):
+        """``wsum`` (n_units,), or (n_units, n_features) once holes were seen."""
+        if not self.holes:
+            return self.wsum
+        return self.wsum2 + self.wsum[:, None]
 
-def _workers_for(cb, rows, d, dtype, accumulate, count):
+
+def _workers_for(cb, rows, d, dtype, accumulate, count, masked=False):
     """``count`` workers' buffers, reused across the passes of a training run."""
     key = (
         rows,
@@ -169,14 +208,17 @@ def _workers_for(cb, rows, d, dtype, accumulate, count):
         cb.shift is not None,
         cb.gemm,
         accumulate,
+        masked,
     )
     workers, reused = cached_buffers(
-        key, count, lambda: _Worker(cb, rows, d, dtype, accumulate)
+        key, count, lambda: _Worker(cb, rows, d, dtype, accumulate, masked)
     )
     if reused:
         for w in workers:
             w.sums.fill(0.0)
             w.wsum.fill(0.0)
+            w.wsum2.fill(0.0)
+            w.holes = False
             w.qe = w.te = w.weight = 0.0
     return workers
 
@@ -218,6 +260,30 @@ def _scores(cb, s, C, Cs, r, dtype):
     return np.add(S, cb.bias, out=S)
 
 
+def _masked_scores(cb, s, C, nan, r):
+    """The score block of a chunk with holes (GEMM metrics; see module doc)."""
+    d = C.shape[1]
+    if s.Cm is None:
+        s.Cm = np.empty((s.rows, 2 * d), dtype=s.dtype)
+    X0 = s.Cm[:r, :d]
+    M = s.Cm[:r, d:]
+    np.logical_not(nan, out=M, casting="unsafe")
+    if cb.shift is not None:
+        np.subtract(C, cb.shift, out=X0)
+    else:
+        X0[...] = C
+    np.copyto(X0, 0, where=nan)
+    if cb.metric == "euclidean":
+        return np.matmul(s.Cm[:r], cb.masked_weights(), out=s.S[:r])
+    S = np.matmul(X0, cb.Wt, out=s.S[:r])
+    if cb.metric == "cosine":
+        # -x0.w / |w_obs|: the cosine of the observed parts (x0 has unit norm)
+        norms = np.sqrt(M @ cb.masked_weights())
+        np.maximum(norms, np.finfo(s.dtype).tiny, out=norms)
+        np.divide(S, norms, out=S)
+    return S
+
+
 def scan(
     X,
     cb,
@@ -229,6 +295,7 @@ def scan(
     te=None,
     out=None,
     threaded=True,
+    masked=False,
 ):
     """One pass over X with codebook ``cb``: BMUs, distances, sums, TE.
 
@@ -245,11 +312,14 @@ def scan(
         Arrays of length n_samples to fill: "idx", "dist", "idx2".
     threaded : bool, default=True
         False runs the pass in the calling thread (small minibatches).
+    masked : bool, default=False
+        X may hold holes (NaN): chunks with holes are searched and summed
+        over their observed features (see the module docstring).
 
     Returns
     -------
-    workers : list of _Worker (their ``sums``, ``wsum``, ``qe``, ``te``,
-        ``weight``).
+    workers : list of _Worker (their ``sums``, ``unit_weights()``, ``qe``,
+        ``te``, ``weight``).
     """
     n, d = X.shape
     m = cb.n_units
@@ -260,7 +330,7 @@ def scan(
     workers = max(1, min(workers, n_chunks))
     pos, period, periodic, limit = _te_geometry(te, m)
     second = limit >= 0 or (out is not None and "idx2" in out)
-    state = _workers_for(cb, rows, d, dtype, accumulate, workers)
+    state = _workers_for(cb, rows, d, dtype, accumulate, workers, masked)
     sw_all = (
         None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     )
@@ -280,14 +350,20 @@ def scan(
                 i2 = out["idx2"][a:b] if "idx2" in out else s.idx2[:r]
             else:
                 i1, i2, dist = s.idx1[:r], s.idx2[:r], s.dist[:r]
+            nan = np.isnan(C) if masked else None
+            if nan is not None and not nan.any():
+                nan = None
             Cs = C
-            if cb.shift is not None:
+            if cb.shift is not None and nan is None:
                 np.subtract(C, cb.shift, out=s.Cs[:r, :d])
                 Cs = s.Cs[:r, :d]
             if cb.gemm:
                 # scores in place, then numpy's SIMD argmin (first = lowest
                 # index on ties); the winner masked for the runner-up
-                S = _scores(cb, s, C, Cs, r, dtype)
+                if nan is not None:
+                    S = _masked_scores(cb, s, C, nan, r)
+                else:
+                    S = _scores(cb, s, C, Cs, r, dtype)
                 np.argmin(S, axis=1, out=i1)
                 if second:
                     S[s.arange[:r], i1] = np.inf
@@ -295,8 +371,10 @@ def scan(
                 else:
                     i2[...] = i1
             else:
-                top2_direct(C, cb.W, cb.metric_id, i1, i2)
+                top2_direct(C, cb.W, cb.metric_id, i1, i2, nan is not None)
             sw = s.ones[:r] if sw_all is None else sw_all[a:b]
+            holes = nan is not None
+            s.holes |= holes and accumulate
             q, t, w = finish_rows(
                 C,
                 cb.W,
@@ -306,11 +384,12 @@ def scan(
                 cb.metric_id,
                 dist,
                 s.sums,
-                s.wsum,
+                s.wsum2 if holes else s.wsum[:, None],
                 pos,
                 period,
                 periodic,
                 limit,
+                holes,
             )
             s.qe += q
             s.te += t
@@ -335,8 +414,11 @@ def te_limit(grid, adjacency="edges"):
     return 1.0
 
 
-def bmu(X, W, metric, *, second=False, batch_size=None, dtype=None):
+def bmu(X, W, metric, *, second=False, batch_size=None, dtype=None, masked=False):
     """Best-matching units of all rows of ``X`` (chunked).
+
+    ``masked``: rows may hold holes (NaN), searched over their observed
+    features (see the module docstring).
 
     Returns
     -------
@@ -352,7 +434,7 @@ def bmu(X, W, metric, *, second=False, batch_size=None, dtype=None):
     out = {"idx": np.empty(n, dtype=np.int64), "dist": np.empty(n, dtype=np.float64)}
     if second:
         out["idx2"] = np.empty(n, dtype=np.int64)
-    scan(X, cb, dtype, rows=chunk_rows(cb.n_units, batch_size), out=out)
+    scan(X, cb, dtype, rows=chunk_rows(cb.n_units, batch_size), out=out, masked=masked)
     if second:
         return out["idx"], out["dist"], out["idx2"]
     return out["idx"], out["dist"]
@@ -368,6 +450,7 @@ def bmu_stats(
     adjacency="edges",
     batch_size=None,
     dtype=None,
+    masked=False,
 ):
     """Quantization and topographic error sums of X, without per-sample arrays.
 
@@ -390,12 +473,35 @@ def bmu_stats(
         rows=chunk_rows(cb.n_units, batch_size),
         sample_weight=sample_weight,
         te=te,
+        masked=masked,
     )
     return _totals(state)
 
 
+def _unit_sums(state):
+    """Per-unit sums and weights added over the workers (fresh arrays)."""
+    sums = state[0].sums.copy()
+    wsum = np.array(state[0].unit_weights())
+    for s in state[1:]:
+        sums += s.sums
+        other = s.unit_weights()
+        if other.ndim > wsum.ndim:
+            wsum = wsum[:, None] + other
+        else:
+            wsum += other if other.ndim == wsum.ndim else other[:, None]
+    return sums, wsum
+
+
 def batch_sums(
-    X, W, metric, sample_weight=None, *, batch_size=None, grid=None, factored=None
+    X,
+    W,
+    metric,
+    sample_weight=None,
+    *,
+    batch_size=None,
+    grid=None,
+    factored=None,
+    masked=False,
 ):
     """One pass of the batch map: per-unit weighted sums of the samples.
 
@@ -408,7 +514,9 @@ def batch_sums(
     sums : ndarray (n_units, n_features) float64
         ``sum_i s_i x_i`` over samples whose BMU is each unit.
     wsum : ndarray (n_units,) float64
-        ``sum_i s_i`` per unit.
+        ``sum_i s_i`` per unit; (n_units, n_features) when ``masked`` and X
+        has holes: the weight of the observed values per unit and feature
+        (holes add nothing to ``sums``).
     stats : dict
         ``qe_sum`` (weighted sum of BMU distances), ``te_sum`` (weighted count
         of samples whose two best units are not adjacent on ``grid``) and
@@ -423,16 +531,14 @@ def batch_sums(
         sample_weight=sample_weight,
         accumulate=True,
         te=None if grid is None else (grid, 1.0),
+        masked=masked,
     )
     # copies: the workers' buffers may be reused by the next pass
-    sums, wsum = state[0].sums.copy(), state[0].wsum.copy()
-    for s in state[1:]:
-        sums += s.sums
-        wsum += s.wsum
+    sums, wsum = _unit_sums(state)
     return sums, wsum, _totals(state)
 
 
-def minibatch_sums(C, W, metric, sw, grid):
+def minibatch_sums(C, W, metric, sw, grid, masked=False):
     """BMUs of one prepared minibatch ``C`` and its per-unit sums.
 
     Returns ``(sums, wsum, qe_sum, te_sum)``: the float64 sums of the batch
@@ -448,15 +554,17 @@ def minibatch_sums(C, W, metric, sw, grid):
         accumulate=True,
         te=(grid, 1.0),
         threaded=False,
+        masked=masked,
     )
-    s = state[0]
-    return s.sums.copy(), s.wsum.copy(), s.qe, s.te
+    sums, wsum = _unit_sums(state)
+    return sums, wsum, state[0].qe, state[0].te
 
 
 def distances(X, W, metric, *, batch_size=None):
     """Distance of every row of X to every unit, in chunks (``transform``).
 
-    float32 data give float32 distances, anything else float64.
+    float32 data give float32 distances, anything else float64. Rows with
+    holes (NaN) are measured over their observed features.
     """
     out_dtype = np.float32 if X.dtype == np.float32 else np.float64
     n = X.shape[0]

@@ -10,6 +10,7 @@ import numpy as np
 from somkit.cli._app import CliError, cli
 from somkit.cli._options import (
     check_parent,
+    column_options,
     grid_text,
     say,
     training_options,
@@ -32,25 +33,28 @@ def load_model(path):
     type=click.Path(dir_okay=False),
     help="Model file to write (.npz).",
 )
+@click.option(
+    "--id-column",
+    metavar="NAME",
+    help="A row id column: kept out of the features.",
+)
 @training_options
-def fit(data, output, **opts):
+def fit(data, output, id_column, **opts):
     """Train a map on DATA and save it to a model file.
 
     Shows a progress bar (QE and radius per epoch) on a terminal and plain
-    lines otherwise. The model file holds the feature scaling and column
-    names with the map (a scikit-learn Pipeline), so predict/plot/report and
-    ``somkit.load`` apply them to new data.
+    lines otherwise. The model file holds the preprocessing (one-hot step
+    for text columns, feature scaling) and column names with the map (a
+    scikit-learn Pipeline), so predict/plot/report and ``somkit.load`` apply
+    them to new data. Holes are ignored by default (--missing).
     """
     from somkit import save
-    from somkit._data import load_data
-    from somkit.cli._training import train
+    from somkit.cli._training import read_training_data, train
 
     if not str(output).endswith(".npz"):
         raise CliError(f"model file must end in .npz, got {output!r}.")
     check_parent(output)
-    dataset = load_data(
-        data, columns=opts.pop("columns"), label_column=opts.pop("label_column")
-    )
+    dataset = read_training_data(data, opts, id_column=id_column)
     model, _ = train(dataset, opts)
     save(model, output)
     say(opts["quiet"], f"saved {output}")
@@ -68,33 +72,35 @@ def fit(data, output, **opts):
     help="CSV file to write ('-' = standard output, the default).",
 )
 @click.option("--id-column", metavar="NAME", help="Copy this column to the output.")
-@click.option(
-    "--label-column",
-    metavar="NAME",
-    help="A class column to leave out of the features (copied to the output).",
-)
-def predict(model, data, output, id_column, label_column):
+@column_options
+def predict(model, data, output, id_column, **opts):
     """Best-matching unit of every row of DATA.
 
     Writes CSV with the unit's flat index (bmu), its grid coordinates (row,
     col; position on a chain; row, col, layer in 3-D) and the distance from
-    the row to the unit, after the model's scaling.
+    the row to the unit, after the model's preprocessing. A class column
+    (--label-column) is copied to the output. Rows with holes are placed by
+    their observed values (a model trained with --missing ignore); rows with
+    no observed feature get empty cells.
     """
     import csv
 
     from somkit._atomic import atomic_write
-    from somkit._data import load_for_model
-    from somkit._model import unwrap
+    from somkit._model import to_map_space, unwrap
+    from somkit.cli._training import read_model_data
 
     model = load_model(model)
     som, _ = unwrap(model)
-    dataset = load_for_model(
-        data, model, label_column=label_column, id_column=id_column
-    )
-    idx = model.predict(dataset.X)
-    dist = -model.score_samples(dataset.X)
-    coords = som.grid_.index_to_coords(idx)
-    coords = np.asarray(coords).reshape(len(idx), -1)
+    dataset = read_model_data(data, model, opts, id_column=id_column, skip_empty=False)
+    n = dataset.n_samples
+    keep = ~np.isnan(to_map_space(model, dataset.X)).all(axis=1)
+    idx = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.nan)
+    if keep.any():
+        idx[keep] = model.predict(dataset.X[keep])
+        dist[keep] = -model.score_samples(dataset.X[keep])
+    coords = som.grid_.index_to_coords(np.maximum(idx, 0))
+    coords = np.asarray(coords).reshape(n, -1)
     names = {1: ["position"], 2: ["row", "col"], 3: ["row", "col", "layer"]}[
         som.grid_.ndim
     ]
@@ -113,9 +119,12 @@ def predict(model, data, output, id_column, label_column):
     def write(fh):
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
-        for i in range(len(idx)):
-            row = [col[i] for col in extra]
-            row += [int(idx[i]), *(int(c) for c in coords[i]), f"{dist[i]:.6g}"]
+        for i in range(n):
+            row = ["" if _blank(col[i]) else col[i] for col in extra]
+            if keep[i]:
+                row += [int(idx[i]), *(int(c) for c in coords[i]), f"{dist[i]:.6g}"]
+            else:  # no observed feature: no unit
+                row += [""] * (2 + coords.shape[1])
             writer.writerow(row)
 
     if output == "-":
@@ -125,7 +134,12 @@ def predict(model, data, output, id_column, label_column):
         with atomic_write(output, "w", encoding="utf-8", newline="") as fh:
             write(fh)
     if output != "-":
-        click.echo(f"wrote {len(idx)} rows to {output}", err=True)
+        empty = int((~keep).sum())
+        click.echo(
+            f"wrote {n} rows to {output}"
+            + (f" ({empty} with no observed feature, left empty)" if empty else ""),
+            err=True,
+        )
 
 
 # -------------------------------------------------------------------- info
@@ -203,6 +217,10 @@ def info(model, as_json):
                 f"{hist['seconds'][i]:>8.3f}"
             )
     click.echo("\n".join(lines))
+
+
+def _blank(value):
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _jsonable(value):

@@ -17,6 +17,7 @@ from somkit.cli._options import (
     check_output_dir,
     check_parent,
     grid_text,
+    read_options,
     say,
     start_agg,
     training_options,
@@ -82,7 +83,8 @@ def _image_shape(dataset, n_features, shape):
     help="Figure file: .png, .svg or .pdf.",
 )
 @click.option("--dpi", type=click.IntRange(min=10), default=120, show_default=True)
-def plot(model, kind, data, label_column, image_shape, output, dpi):
+@read_options
+def plot(model, kind, data, label_column, image_shape, output, dpi, **opts):
     """Draw one figure of a trained map.
 
     \b
@@ -112,9 +114,9 @@ def plot(model, kind, data, label_column, image_shape, output, dpi):
     if kind == "labels" and label_column is None:
         raise CliError("--kind labels needs --label-column NAME.")
     if data is not None:
-        from somkit._data import load_for_model
+        from somkit.cli._training import read_model_data
 
-        dataset = load_for_model(data, som, label_column=label_column)
+        dataset = read_model_data(data, som, opts, label_column=label_column)
     if kind == "images":
         image_shape = _image_shape(dataset, dataset.n_features, image_shape)
     fig = report.figure(som, kind, dataset, image_shape=image_shape)
@@ -184,36 +186,37 @@ def report_cmd(
     OUTPUT/clusters.csv  per cluster and feature: mean, spread, difference
     """
     from somkit import report, save
-    from somkit._data import load_data, load_for_model
-    from somkit.cli._training import supervised_sections, train
+    from somkit.cli._training import (
+        read_model_data,
+        read_training_data,
+        supervised_sections,
+        train,
+    )
 
     start_agg()
     out = check_output_dir(output)
-    columns, label_column = opts.pop("columns"), opts.pop("label_column")
-    if supervised and label_column is None:
+    if supervised and opts["label_column"] is None:
         raise CliError("--supervised needs --label-column NAME (the classes).")
     seconds = None
     if model is not None:
         som = load_model(model)
-        if columns is not None:
+        if opts["columns"] is not None:
             raise CliError(
                 "--columns cannot be used with --model (the model's columns are used)."
             )
-        dataset = load_for_model(
-            data, som, label_column=label_column, id_column=id_column
+        dataset = read_model_data(
+            data, som, opts, id_column=id_column, quiet=opts["quiet"]
         )
     else:
-        dataset = load_data(
-            data, columns=columns, label_column=label_column, id_column=id_column
-        )
+        dataset = read_training_data(data, opts, id_column=id_column)
     if image_shape is not None:
         image_shape = _image_shape(dataset, dataset.n_features, image_shape)
     model_path = None
     if model is None:
         som, seconds = train(dataset, opts, supervised=supervised)
         model_path = out / "model.npz"
-        save(som, model_path)
     tic = time.perf_counter()
+    # the report first: a failure leaves no model file behind it
     path = report.write_report(
         som,
         dataset,
@@ -225,6 +228,8 @@ def report_cmd(
         model_file=model_path.name if model_path is not None else model,
         sections=supervised_sections(som, dataset, supervised),
     )
+    if model_path is not None:
+        save(som, model_path)
     say(
         opts["quiet"],
         f"wrote {path} in {time.perf_counter() - tic:.1f} s"

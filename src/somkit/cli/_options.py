@@ -10,9 +10,11 @@ import click
 from somkit._registry import (
     ALGORITHMS,
     BACKENDS,
+    CATEGORICAL,
     DTYPES,
     INITS,
     METRICS,
+    MISSING,
     NEIGHBORHOODS,
     SCALES,
     TOPOLOGIES,
@@ -91,21 +93,70 @@ SCHEDULE = ScheduleType()
 SHAPE = ShapeType()
 
 
-def data_options(f):
-    """``--columns`` and ``--label-column``."""
+def read_options(f):
+    """``--sep`` and ``--decimal``: how delimited text is read."""
+    f = click.option(
+        "--decimal",
+        type=click.Choice([".", ","]),
+        help="Decimal mark of the numbers (default: '.', or ',' when the file "
+        "writes numbers so and its separator is not a comma).",
+    )(f)
+    f = click.option(
+        "--sep",
+        metavar="CHAR",
+        help="Field separator of a text file (one character, or 'tab' / "
+        "'space'); default: from the suffix, and a .csv separated by ';' is "
+        "detected (with a note).",
+    )(f)
+    return f
+
+
+def column_options(f):
+    """``--columns``, ``--exclude`` and ``--label-column``, plus the read options."""
     f = click.option(
         "--label-column",
         metavar="NAME",
-        help="Class column (any values): kept out of the features, used for the "
-        "class map.",
+        help="Class column (any values; missing ones form the class 'missing'): "
+        "kept out of the features, used for the class map.",
+    )(f)
+    f = click.option(
+        "--exclude",
+        metavar="A,B",
+        help="Columns never to use as features.",
     )(f)
     f = click.option(
         "--columns",
         metavar="A,B,C",
         help="Feature columns (names, or positions for files without a header); "
-        "default: every column but the label column.",
+        "default: every column but the label and id columns and columns that "
+        "look like a row index (named id, index, 'Unnamed: 0', ..., or a first "
+        "column of unique, monotone integers; left out with a note).",
     )(f)
-    return f
+    return read_options(f)
+
+
+def data_options(f):
+    """The column options and how text columns and holes are treated."""
+    f = click.option(
+        "--missing",
+        type=click.Choice(MISSING),
+        default="ignore",
+        show_default=True,
+        help="Holes (empty cells, NA, NaN, ?): 'ignore' trains on each row's "
+        "observed values (rows with none are skipped, with a count); 'error' "
+        "refuses them.",
+    )(f)
+    f = click.option(
+        "--categorical",
+        type=click.Choice(CATEGORICAL),
+        default="error",
+        show_default=True,
+        help="Text feature columns: refused by name ('error'), one 0/1 feature "
+        "per category ('onehot', recorded in the model: predict and "
+        "somkit.load encode new data the same way, unseen categories as all "
+        "zeros), or left out ('drop').",
+    )(f)
+    return column_options(f)
 
 
 def training_options(f):

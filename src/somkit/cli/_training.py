@@ -1,9 +1,16 @@
-"""Training a model from the command line's options (shared by fit and report)."""
+"""Reading the data and training a model from the command line's options.
+
+Shared by fit, predict, plot and report: :func:`read_training_data` and
+:func:`read_model_data` read a table with the data options and tell the
+user what was guessed, left out or missing; :func:`train` builds and fits
+the model (one-hot step for text columns, scaler, SOM).
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+import warnings
 
 import click
 import numpy as np
@@ -26,6 +33,93 @@ class PlainProgress:
             f"({logs['seconds']:.2f} s)",
             err=True,
         )
+
+
+#: Options consumed by the readers (popped from a command's options).
+READ_OPTIONS = ("sep", "decimal")
+COLUMN_OPTIONS = ("columns", "exclude", "label_column")
+
+
+def _pop(opts, names):
+    return {k: opts.pop(k, None) for k in names}
+
+
+def _notes(quiet, dataset):
+    for note in dataset.notes:
+        say(quiet, f"note: {dataset.source}: {note}")
+
+
+def read_training_data(path, opts, id_column=None):
+    """The training Dataset of ``path`` under the data options in ``opts``.
+
+    Pops the data options from ``opts``; prints the reader's notes and how
+    many values were missing; drops rows without any observed feature (with
+    a count). ``opts["missing"]`` and ``opts["quiet"]`` stay for training.
+    """
+    from somkit._data import drop_empty_rows, load_data, missing_summary
+
+    quiet = opts.get("quiet", False)
+    dataset = load_data(
+        path,
+        id_column=id_column,
+        categorical=opts.pop("categorical"),
+        missing=opts["missing"],
+        **_pop(opts, COLUMN_OPTIONS),
+        **_pop(opts, READ_OPTIONS),
+    )
+    _notes(quiet, dataset)
+    values, rows, cols = missing_summary(dataset)
+    if values:
+        shown = ", ".join(repr(c) for c in cols[:6]) + (
+            ", ..." if len(cols) > 6 else ""
+        )
+        say(
+            quiet,
+            f"note: {values} value(s) missing in {rows} of {dataset.n_samples} "
+            f"row(s) (column(s) {shown}); training on each row's observed values "
+            "(--missing ignore)",
+        )
+    dataset, empty = drop_empty_rows(dataset)
+    if empty:
+        say(quiet, f"note: skipped {empty} row(s) with no observed feature")
+    if dataset.n_samples == 0:
+        from somkit.cli._app import CliError
+
+        raise CliError(f"{path}: no row has an observed feature.")
+    return dataset
+
+
+def read_model_data(
+    path,
+    model,
+    opts,
+    label_column=None,
+    id_column=None,
+    quiet=False,
+    skip_empty=True,
+):
+    """The Dataset of ``path`` for a trained ``model`` (the read options and,
+    when present in ``opts``, the column options; popped). Rows without any
+    observed feature are skipped with a count unless ``skip_empty`` is
+    False (predict answers them with empty cells)."""
+    from somkit._data import drop_empty_rows, load_for_model
+
+    columns = _pop(opts, COLUMN_OPTIONS)
+    label_column = columns.pop("label_column") or label_column
+    dataset = load_for_model(
+        path,
+        model,
+        label_column=label_column,
+        id_column=id_column,
+        **columns,
+        **_pop(opts, READ_OPTIONS),
+    )
+    _notes(quiet, dataset)
+    if skip_empty:
+        dataset, empty = drop_empty_rows(dataset)
+        if empty:
+            say(quiet, f"note: skipped {empty} row(s) with no observed feature")
+    return dataset
 
 
 def make_scaler(kind):
@@ -88,14 +182,15 @@ def supervised_sections(model, data, supervised):
 def train(data, opts, supervised=False):
     """Build and fit the model of the training options; return (model, seconds).
 
-    The model is a Pipeline (scaler, then the SOM) unless ``--scale none``;
-    the column names of a named file are recorded on its first step, as
-    scikit-learn does for a frame, so ``somkit.load`` gives a model that
-    takes the raw columns.
+    The model is a Pipeline (one-hot step for text columns, scaler, then the
+    SOM) unless it would be the SOM alone; the column names of a named file
+    are recorded on its first step, as scikit-learn does for a frame, so
+    ``somkit.load`` gives a model that takes the raw columns.
     """
     from sklearn.pipeline import Pipeline
 
     from somkit import SOM
+    from somkit._encode import OneHotText
 
     quiet = opts["quiet"]
     terminal = is_terminal(sys.stderr)
@@ -114,24 +209,49 @@ def train(data, opts, supervised=False):
         backend=opts["backend"],
         device=opts["device"],
         dtype=opts["dtype"],
+        missing=opts["missing"],
         random_state=opts["seed"],
         verbose=1 if terminal and not quiet else 0,
         callbacks=None if terminal or quiet else [PlainProgress(opts["epochs"])],
     )
     if supervised:
         som = _classifier(opts)
+        from somkit._data import missing_summary
+
+        if missing_summary(data)[0]:
+            from somkit.cli._app import CliError
+
+            raise CliError(
+                "--supervised does not take missing values; fill or drop them "
+                "first (--missing error lists where they are)."
+            )
     scaler = make_scaler(opts["scale"])
-    model = som if scaler is None else Pipeline([("scale", scaler), ("som", som)])
+    steps = []
+    if data.text_columns:
+        text = [data.feature_names.index(c) for c in data.text_columns]
+        steps.append(("encode", OneHotText(columns=text)))
+    if scaler is not None:
+        steps.append(("scale", scaler))
+    model = Pipeline([*steps, ("som", som)]) if steps else som
+    encoded = ""
+    if data.text_columns:
+        encoded = f", text column(s) {', '.join(map(repr, data.text_columns))} one-hot"
     say(
         quiet,
         f"training a {type(som).__name__} on {data.n_samples} samples x "
         f"{data.n_features} features from {data.source} ({opts['algorithm']}, "
-        f"{som.n_epochs} epochs, "
-        f"scale={opts['scale']})",
+        f"{som.n_epochs} epochs, scale={opts['scale']}{encoded})",
     )
     tic = time.perf_counter()
-    model.fit(data.X, *((data.labels,) if supervised else ()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        model.fit(data.X, *((data.labels,) if supervised else ()))
     seconds = time.perf_counter() - tic
+    for w in caught:  # the scale warning, as a plain line
+        if str(w.message).startswith("feature scales differ"):
+            say(quiet, f"warning: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if supervised:
         som.set_params(backend="auto", device=None)
         som = som.som_
@@ -139,7 +259,7 @@ def train(data, opts, supervised=False):
     # backend that trained it is recorded in som.fit_backend_).
     som.set_params(verbose=0, callbacks=None, backend="auto", device=None)
     if data.named:
-        first = model if scaler is None else scaler
+        first = model.steps[0][1] if steps else model
         first.feature_names_in_ = np.asarray(data.feature_names, dtype=object)
     how = "chosen automatically" if opts["grid"] == "auto" else "as asked"
     qe = som.history_["quantization_error"][-1] if som.history_["epoch"] else None

@@ -9,6 +9,7 @@ from numbers import Integral
 import numpy as np
 
 from somkit import _umatrix
+from somkit._labels import encode_labels
 from somkit.plot._cells import (
     HEX_INNER_SQUARE,
     add_colorbar,
@@ -345,7 +346,9 @@ def labels(
     som : fitted SOM, or a Pipeline ending in one
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
-        Class of each sample (any sortable values).
+        Class of each sample: any values (numbers sort as numbers, anything
+        else by its text; see ``somkit._labels.encode_labels``); missing
+        labels (None, NaN, "") form the class "missing", drawn last.
     markers : str, sequence or dict, optional
         Marker per class: one marker for all, a sequence in sorted class
         order, or a dict class -> marker. Default: o s ^ D v P X * ...
@@ -390,13 +393,14 @@ def labels(
             f"background must be one of {_BACKGROUNDS}, got {background!r}."
         )
     bmu = bmu_of(som, X)
-    y = np.asarray(y)
+    # lists keep their Python values (a list of text and NaN is not all text)
+    y = y if isinstance(y, np.ndarray) else np.asarray(y, dtype=object)
     if y.ndim != 1 or len(y) != len(bmu):
         raise ValueError(
             f"y must hold one class per sample: {len(bmu)} samples, y has shape "
             f"{y.shape}."
         )
-    classes, yi = np.unique(y, return_inverse=True)
+    classes, yi = encode_labels(y)
     k = len(classes)
     counts = np.bincount(bmu * k + yi, minlength=grid.n_units * k).reshape(-1, k)
     marker_of = _per_class(markers, classes, _MARKERS, "markers")
@@ -469,10 +473,12 @@ def _per_class(spec, classes, default, name):
     if spec is None:
         return [default[i % len(default)] for i in range(k)]
     if isinstance(spec, dict):
-        missing = [c for c in classes.tolist() if c not in spec]
+        # keys as the class names they stand for (2 and 2.0 -> "2")
+        lookup = {encode_labels([key])[0][0]: v for key, v in spec.items()}
+        missing = [c for c in classes if c not in lookup]
         if missing:
             raise ValueError(f"{name} has no entry for classes {missing!r}.")
-        return [spec[c] for c in classes.tolist()]
+        return [lookup[c] for c in classes]
     if isinstance(spec, str) or (
         isinstance(spec, tuple) and len(spec) in (3, 4) and name == "colors"
     ):

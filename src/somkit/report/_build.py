@@ -30,6 +30,9 @@ class Analysis:
     clustering: object
     profiles: object
     findings: list
+    # the rows as the model takes them, when ``data`` is their numeric view
+    # (text columns one-hot encoded); None when they are the same
+    raw: object = None
 
 
 def as_dataset(model, data, labels=None, ids=None, feature_names=None):
@@ -50,8 +53,10 @@ def as_dataset(model, data, labels=None, ids=None, feature_names=None):
                 "carries its own."
             )
         return data
+    from somkit._encode import encodes_text
+
     columns = getattr(data, "columns", None)
-    X = np.asarray(data, dtype=np.float64)
+    X = np.asarray(data, dtype=object if encodes_text(model) else np.float64)
     if X.ndim != 2:
         raise ValueError(f"data must be 2-D (n_samples, n_features), got {X.shape}.")
     n, p = X.shape
@@ -88,16 +93,17 @@ def as_dataset(model, data, labels=None, ids=None, feature_names=None):
 
 def analyse(model, data, *, n_clusters=None, random_state=0):
     """The :class:`Analysis` of ``model`` on the Dataset ``data``."""
+    from somkit._encode import encoded_dataset
     from somkit._labels import encode_labels
     from somkit._model import to_map_space, unwrap
     from somkit.report._clusters import cluster_units, profiles
     from somkit.report._stats import diagnose, map_statistics
 
     som, _ = unwrap(model)
-    if data.n_features != som.n_features_in_:
+    n_in = int(getattr(model, "n_features_in_", som.n_features_in_))
+    if data.n_features != n_in:
         raise ValueError(
-            f"data has {data.n_features} features, the map was trained on "
-            f"{som.n_features_in_}."
+            f"data has {data.n_features} features, the model was trained on {n_in}."
         )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
@@ -110,6 +116,7 @@ def analyse(model, data, *, n_clusters=None, random_state=0):
     names = codes = None
     if data.labels is not None:
         names, codes = encode_labels(data.labels)
+    raw, data = data, encoded_dataset(model, data)  # text as 0/1 features
     est = cluster_units(som, stats["hits"], n_clusters)
     prof = profiles(data.X, stats["bmu"], est, codes, len(names or ()))
     return Analysis(
@@ -124,6 +131,7 @@ def analyse(model, data, *, n_clusters=None, random_state=0):
         clustering=est,
         profiles=prof,
         findings=diagnose(stats, som, X),
+        raw=raw if raw is not data else None,
     )
 
 
@@ -306,7 +314,7 @@ def _render(a, *, title, train_seconds, model_file, image_shape, files, sections
         fig = figure(
             a.model,
             kind,
-            data,
+            data if a.raw is None else a.raw,
             image_shape=image_shape,
             features=features,
             unit_labels=a.profiles.unit_labels,
@@ -518,7 +526,7 @@ def write_report(
         a.profiles.labels,
     )
     write_table(
-        directory / "clusters.csv", csv_rows(a.profiles, list(data.feature_names))
+        directory / "clusters.csv", csv_rows(a.profiles, list(a.data.feature_names))
     )
     path = directory / "index.html"
     with atomic_write(path, "w", encoding="utf-8") as fh:

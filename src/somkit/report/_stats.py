@@ -232,7 +232,7 @@ def diagnose(stats, som=None, X=None):
     if n_units > 1 and empty / n_units > EMPTY_LIMIT:
         params, advice = {}, " A smaller grid gives a clearer picture."
         if som is not None and X is not None and som.grid_.ndim == 2:
-            from somkit._som import auto_grid
+            from somkit._rules import auto_grid
 
             grid = tuple(int(s) for s in auto_grid(np.asarray(X, dtype=np.float64)))
             if math.prod(grid) < n_units:
