@@ -73,9 +73,9 @@ def forge(parts, key, arr):
     arr = np.asarray(arr)
     parts[f"{key}.npy"] = npy(arr)
     meta = get_meta(parts)
-    checksum = getattr(somkit._io, "array_checksum", None)
-    if checksum is not None and "checksums" in meta:
-        meta["checksums"][key] = checksum(arr)
+    entry = getattr(somkit._io, "array_entry", None)
+    if entry is not None and isinstance(meta.get("arrays"), dict):
+        meta["arrays"][key] = entry(arr)
         set_meta(parts, meta)
 
 
@@ -499,3 +499,67 @@ def test_memory_of_hostile_files_is_a_small_multiple_of_the_model(tmp_path):
         worst = max(worst, _peak_while_loading(path))
     assert worst <= 2 * base, (worst, base)
     assert base < 6 * legit.stat().st_size
+
+
+def test_flowsom_files_use_the_same_strict_reader(tmp_path):
+    pytest.importorskip("pandas")
+    from somkit.cytometry import FlowSOM, load_flowsom, make_cytometry
+
+    X, _ = make_cytometry(2000, 5, 3, rare=(), n_lineages=3, random_state=0)
+    path = tmp_path / "fs.npz"
+    FlowSOM(n_clusters=3, grid=(3, 3), random_state=0).fit(X).save(path)
+    parts = members(path)
+
+    def variant(change):
+        p = tmp_path / "bad.npz"
+        new = dict(parts)
+        change(new)
+        write_members(p, new)
+        return p
+
+    cases = {
+        "extra member": lambda p: p.update({"x.npy": npy(np.zeros(3))}),
+        "metaclusters out of range": lambda p: p.update(
+            {"unit_metaclusters.npy": npy(np.full(9, 99))}
+        ),
+        "inner map corrupt": lambda p: p.update(
+            {"som.npy": npy(np.frombuffer(b"PK\x03\x04junk", dtype=np.uint8))}
+        ),
+        "metadata not JSON": _meta_not_json,
+    }
+    for name, change in cases.items():
+        with pytest.raises(ValueError) as info:
+            load_flowsom(variant(change))
+        assert type(info.value) is ValueError, name
+
+
+def test_zip_version_field_refused(tmp_path, model_file):
+    """Found by flipping every byte: zipfile raised NotImplementedError."""
+    raw = bytearray(model_file.read_bytes())
+    at = raw.index(b"PK\x01\x02") + 6  # central directory: version needed
+    raw[at : at + 2] = (109).to_bytes(2, "little")
+    path = tmp_path / "v.npz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="zip"):
+        load(path)
+
+
+def test_bit_flips_are_refused_or_harmless(tmp_path, model_file, X):
+    """One bit flipped in every 7th byte: refused, or the very same model."""
+    raw = model_file.read_bytes()
+    ref = load(model_file)
+    path = tmp_path / "f.npz"
+    outcomes = {"refused": 0, "identical": 0}
+    for i in range(0, len(raw), 7):
+        data = bytearray(raw)
+        data[i] ^= 1 << (i % 8)
+        path.write_bytes(bytes(data))
+        try:
+            back = load(path)
+        except ValueError:
+            outcomes["refused"] += 1
+            continue
+        np.testing.assert_array_equal(back.transform(X), ref.transform(X))
+        assert back.get_params() == ref.get_params()
+        outcomes["identical"] += 1
+    assert outcomes["refused"] > 0.9 * sum(outcomes.values())

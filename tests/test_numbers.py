@@ -35,7 +35,7 @@ SHIFTED = [
     (1e-100, 0.0, "float64"),
     (1e100, 0.0, "float64"),
     (3.0, 1e12, "float64"),
-    (-2.5e-20, 7e-17, "float32"),
+    (2.5e-20, -7e-17, "float32"),
 ]
 
 
@@ -116,10 +116,15 @@ def test_predict_on_data_beyond_the_training_range(X):
     """Inference on values float32 cannot square: finite, consistent answers."""
     som = _ref(X)
     far = X * 1e25
-    D = som.transform(far)
-    assert np.all(np.isfinite(D))
-    np.testing.assert_array_equal(som.predict(far), np.argmin(D, axis=1))
+    assert np.all(np.isfinite(som.transform(far)))
+    # |x - w|^2 = |x|^2 - 2 x.w + |w|^2: the first term is common to all units
+    W = som.codebook_.astype(np.float64)
+    expected = np.argmin(-2 * far @ W.T + (W**2).sum(axis=1), axis=1)
+    np.testing.assert_array_equal(som.predict(far), expected)
     assert np.all(np.isfinite(som.score_samples(far)))
+    far = X * 1e39  # beyond float32
+    expected = np.argmin(-2 * far @ W.T + (W**2).sum(axis=1), axis=1)
+    np.testing.assert_array_equal(som.predict(far), expected)
     with pytest.raises(ValueError, match="squared distances"):
         som.predict(X * 1e300)
 
