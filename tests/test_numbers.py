@@ -176,3 +176,15 @@ def test_batch_ignores_learning_rate(X):
     a = SOM((4, 4), learning_rate=50.0, random_state=0).fit(X)
     b = SOM((4, 4), random_state=0).fit(X)
     np.testing.assert_array_equal(a.codebook_, b.codebook_)
+
+
+def test_holes_and_offsets_together(X):
+    """missing='ignore' with an offset float32 cannot hold: same map."""
+    Xh = X.copy()
+    Xh[::7, 1] = np.nan
+    Xh[3, :2] = np.nan
+    ref = SOM((4, 4), missing="ignore", random_state=0).fit(Xh)
+    som = SOM((4, 4), missing="ignore", random_state=0).fit(Xh + 1e8)
+    np.testing.assert_allclose(som.codebook_ - 1e8, ref.codebook_, atol=2e-3)
+    np.testing.assert_array_equal(som.labels_, ref.labels_)
+    np.testing.assert_array_equal(som.predict(Xh + 1e8), ref.predict(Xh))

@@ -122,16 +122,26 @@ class Scaling:
 
 
 def extent(X):
-    """Per-feature ``(min, max)`` of X as float64 numpy arrays (dask: computed)."""
+    """Per-feature ``(min, max)`` of X as float64 arrays, holes (NaN) skipped.
+
+    A feature with no observed value gets (0, 0). Dask arrays are computed.
+    """
+    import warnings
+
     from somkit._backends import input_kind
 
     if input_kind(X) == "dask":
         import dask
+        import dask.array as da
 
-        lo, hi = dask.compute(X.min(axis=0), X.max(axis=0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks
+            lo, hi = dask.compute(da.nanmin(X, axis=0), da.nanmax(X, axis=0))
     else:
-        lo, hi = X.min(axis=0), X.max(axis=0)
-    return np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+        lo, hi = np.fmin.reduce(X, axis=0), np.fmax.reduce(X, axis=0)
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    empty = np.isnan(lo) | np.isnan(hi)
+    return np.where(empty, 0.0, lo), np.where(empty, 0.0, hi)
 
 
 def _size(lo, hi, metric):
