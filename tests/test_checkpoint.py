@@ -259,3 +259,34 @@ def test_cli_ctrl_c_saves_the_map_and_exits_130(tmp_path):
     from somkit._checkpoint import read_checkpoint
 
     assert read_checkpoint(ck)["epoch"] == som.n_iter_
+
+
+def test_cli_resume_keeps_the_data_options_and_one_hot_step(tmp_path):
+    """A checkpoint remembers how DATA was read (separator, text columns)."""
+    rng = np.random.default_rng(0)
+    X = data(600, 3)
+    kinds = rng.choice(["red", "green", "blue"], len(X))
+    path = tmp_path / "d.csv"
+    with open(path, "w") as fh:
+        fh.write("a;b;c;kind\n")
+        for row, kind in zip(X, kinds, strict=True):
+            fh.write(";".join(f"{v:.6f}".replace(".", ",") for v in row))
+            fh.write(f";{kind}\n")
+    common = ["--grid", "4x4", "--epochs", "5", "--sep", ";", "--decimal", ","]
+    common += ["--categorical", "onehot", "-q"]
+    ref = tmp_path / "ref.npz"
+    result = CliRunner().invoke(cli, ["fit", str(path), "-o", str(ref), *common])
+    assert result.exit_code == 0, result.output
+    ck = tmp_path / "run.npz"
+    result = CliRunner().invoke(
+        cli,
+        ["fit", str(path), "-o", str(tmp_path / "m.npz"), *common]
+        + ["--checkpoint", str(ck)],
+    )
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "r.npz"
+    result = CliRunner().invoke(cli, ["resume", str(ck), str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    a, b = load(out), load(ref)
+    assert [n for n, _ in a.steps] == [n for n, _ in b.steps]
+    np.testing.assert_array_equal(a.steps[-1][1].codebook_, b.steps[-1][1].codebook_)
