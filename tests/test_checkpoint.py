@@ -290,3 +290,20 @@ def test_cli_resume_keeps_the_data_options_and_one_hot_step(tmp_path):
     a, b = load(out), load(ref)
     assert [n for n, _ in a.steps] == [n for n, _ in b.steps]
     np.testing.assert_array_equal(a.steps[-1][1].codebook_, b.steps[-1][1].codebook_)
+
+
+def test_layered_and_masked_runs_resume_exactly(tmp_path):
+    from somkit import Layer
+
+    X = data(800, 6)
+    X[::9, 2] = np.nan
+    for extra in (
+        {"layers": [Layer("a", 3), Layer("b", 3, metric="manhattan", weight=0.5)]},
+        {"missing": "ignore", "algorithm": "online"},
+    ):
+        kw = {**params("batch"), **extra}
+        ref = SOM(**kw).fit(X if "missing" in extra else np.nan_to_num(X))
+        path = tmp_path / "run.npz"
+        Xi = X if "missing" in extra else np.nan_to_num(X)
+        SOM(**kw, callbacks=[lambda s, e, logs: e < 3]).fit(Xi, checkpoint=path)
+        _same(SOM.resume(path, Xi), ref)

@@ -91,6 +91,7 @@ def write_checkpoint(ck, som, W, epoch, history, rng, data):
         arrays.update(more)
     if hasattr(som, "feature_names_in_"):
         arrays["feature_names_in"] = np.asarray(som.feature_names_in_, dtype=str)
+    som._layers_to_state(state, arrays)
     params = {
         k: encode(v, arrays, f"param__{k}")
         for k, v in som.get_params(deep=False).items()
@@ -161,6 +162,7 @@ def resume(cls, path, X, sample_weight=None, run=None):
         som = cls._from_params(steps[-1])
         som.set_params(**(run or {}))
         state = read_state(steps[-1]["state"], steps[-1]["arrays"], partial=True)
+        som._layers_from_state(steps[-1]["state"], steps[-1]["arrays"])
         d = state["n_features_in_"]
         prefix = build_prefix(steps[:-1], d)
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
