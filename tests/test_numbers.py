@@ -188,3 +188,22 @@ def test_holes_and_offsets_together(X):
     np.testing.assert_allclose(som.codebook_ - 1e8, ref.codebook_, atol=2e-3)
     np.testing.assert_array_equal(som.labels_, ref.labels_)
     np.testing.assert_array_equal(som.predict(Xh + 1e8), ref.predict(Xh))
+
+
+def test_the_fast_check_never_skips_a_needed_rescale():
+    """choose_scaling's quick path agrees with measuring every feature."""
+    from somkit._numeric import _holds, _quick_holds, _size, extent
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n, d = rng.integers(1, 9000), rng.integers(1, 5)
+        X = rng.normal(size=(n, d)) * 10.0 ** rng.integers(-60, 60)
+        X += 10.0 ** rng.integers(-5, 15) * rng.integers(0, 2)
+        if trial % 3 == 0:  # one far row the sample may miss
+            X[rng.integers(n)] *= 10.0 ** rng.integers(1, 30)
+        for dtype in ("float32", "float64"):
+            for metric in ("euclidean", "cosine"):
+                lo, hi = extent(X)
+                exact = _holds(*_size(lo, hi, metric), dtype, metric)
+                if _quick_holds(X, dtype, metric):
+                    assert exact, (trial, dtype, metric)

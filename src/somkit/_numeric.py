@@ -180,11 +180,43 @@ def check_limit(q, metric, what="X"):
     )
 
 
+def _quick_holds(X, dtype, metric):
+    """True when ``dtype`` surely holds X, from two fast global reductions.
+
+    The global min and max bound the spread from above, the per-feature
+    spread of a few thousand evenly spaced rows bounds it from below, so a
+    True answer is exact; False only means "measure every feature" (the
+    per-feature pass is slower: the reduction runs across rows).
+    """
+    from somkit._backends import input_kind
+
+    if input_kind(X) != "array" or X.size == 0:
+        return False
+    g_lo, g_hi = (
+        float(np.fmin.reduce(X, axis=None)),
+        float(np.fmax.reduce(X, axis=None)),
+    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        m, spread = max(abs(g_lo), abs(g_hi)), g_hi - g_lo
+    if not (math.isfinite(m) and math.isfinite(spread)):
+        return False
+    e, k = SAFE[np.dtype(dtype).name]
+    if metric not in CENTRED:
+        return m == 0 or 2.0**-e <= m <= 2.0**e
+    n = X.shape[0]
+    rows = np.unique(np.linspace(0, n - 1, min(n, 4096)).astype(np.int64))
+    lo, hi = extent(np.asarray(X[rows]))
+    low = float(np.max(hi - lo))  # the true spread is at least this
+    return spread <= 2.0**e and low >= 2.0**-e and m <= 2.0**k * low
+
+
 def choose_scaling(X, dtype, metric):
     """The :class:`Scaling` to train on, or None when X is used as given.
 
     Raises ValueError when the squared distances of X do not fit in float64.
     """
+    if _quick_holds(X, dtype, metric):
+        return None
     lo, hi = extent(X)
     q, m = _size(lo, hi, metric)
     if not math.isfinite(q):
