@@ -599,12 +599,12 @@ def test_tables_are_no_images_without_image_shape(files, model, tmp_path):
 def test_info_text_and_json(model):
     res = run("info", model)
     assert res.exit_code == 0, res.output
-    assert "version 2" in res.stdout and "5x6 rect (30 units)" in res.stdout
+    assert "version 3" in res.stdout and "5x6 rect (30 units)" in res.stdout
     assert "trained on:  numpy" in res.stdout
     assert "scaling:     standard" in res.stdout and "sepal_length" in res.stdout
     res = run("info", model, "--json")
     info = json.loads(res.stdout)
-    assert info["format_version"] == 2 and info["grid"]["shape"] == [5, 6]
+    assert info["format_version"] == 3 and info["grid"]["shape"] == [5, 6]
     assert info["feature_names"] == FEATURES and info["scale"] == "standard"
     assert len(info["history"]["quantization_error"]) == 3
     som, _ = unwrap(load(model))

@@ -197,3 +197,29 @@ def test_help_lists_the_command_and_stays_light():
         [sys.executable, "-m", "somkit", "--help"], capture_output=True, text=True
     )
     assert res.returncode == 0 and "cytometry" in res.stdout
+
+
+def test_outputs_atomic_and_formula_safe(fcs_files, tmp_path, capsys):
+    """Planted links at old temp names are not followed; marker names that a
+    spreadsheet would run are written quoted-safe in every table."""
+    paths, names = fcs_files
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    for name in ("index.html.tmp", "abundances.csv.tmp", "medians.csv.tmp"):
+        (out / name).symlink_to(victim)
+    hostile = tmp_path / "=cmd.fcs"
+    X = read_fcs(paths[0]).to_numpy()
+    _write_fcs(hostile, X, ["=HYPERLINK(1)", *names[1:], "Time"])
+    status, _, err = _run(
+        ["cytometry", str(hostile), "-o", str(out), "--clusters", "3"]
+        + ["--grid", "4x4", "--seed", "0"],
+        capsys,
+    )
+    assert status == 0, err
+    assert victim.read_text() == "precious"
+    for table in out.glob("*.csv"):
+        text = table.read_text()
+        assert "\n=" not in text and ",=" not in text and not text.startswith("=")
+        assert "'=HYPERLINK(1)" in text or "'=cmd.fcs" in text

@@ -11,6 +11,9 @@ __all__ = ["INITS", "init_codebook", "leading_components"]
 #: Above this many features the leading components come from a Lanczos
 #: solver on the implicit covariance instead of a dense features^2 matrix.
 WIDE_FEATURES = 2048
+#: Wide data with at most this many rows: the leading components come from
+#: the (rows x rows) Gram matrix, two passes over X, no iterations.
+GRAM_ROWS = 4096
 #: From this many features on, the leading pairs of a dense covariance come
 #: from Lanczos (a few ms) rather than LAPACK's MRRR (tens of ms at 784).
 LANCZOS_FEATURES = 256
@@ -80,6 +83,9 @@ def leading_components(X, sample_weight, k, backend):
     total = sw.sum()
     step = max(1, 2**22 // d)
     mean = column_means(X, sample_weight, step)
+    if n <= GRAM_ROWS:
+        evals, evecs = _gram_components(X, mean, sw / total, k, backend.masked)
+        return mean, evals, evecs
 
     def matvec(v):
         v = np.ravel(v)
@@ -120,6 +126,47 @@ def column_means(X, sample_weight=None, step=65536):
         total += np.asarray(w, dtype=np.float64) @ np.where(seen, C, 0.0)
         count += np.asarray(w, dtype=np.float64) @ seen
     return np.divide(total, count, out=np.zeros(d), where=count > 0)
+
+
+def _gram_components(X, mean, p, k, masked=False):
+    """Top-``k`` covariance eigenpairs of few rows from the Gram matrix.
+
+    With ``C = sqrt(p) (X - mean)`` (n x d, n small), the covariance is
+    ``C.T @ C`` and shares its nonzero eigenvalues with ``G = C @ C.T``
+    (n x n); an eigenvector ``u`` of G gives ``C.T @ u / sqrt(lambda)``.
+    Columns are taken in blocks, so memory stays O(n^2 + n * block). With
+    ``masked``, a hole counts as its column's mean (0 once centred).
+    """
+    n, d = X.shape
+    root = np.sqrt(p)[:, None]
+    block = max(1, 2**22 // max(n, 1))
+
+    def columns(a):
+        C = np.asarray(X[:, a : a + block], dtype=np.float64) - mean[a : a + block]
+        if masked:
+            C[np.isnan(C)] = 0.0
+        return C * root
+
+    G = np.zeros((n, n))
+    for a in range(0, d, block):
+        C = columns(a)
+        G += C @ C.T
+    eig, vecs = np.linalg.eigh(G)
+    order = np.argsort(eig)[::-1][:k]
+    vals = np.zeros(k)
+    vals[: len(order)] = np.maximum(eig[order], 0.0)
+    evecs = np.zeros((d, k))
+    for a in range(0, d, block):
+        evecs[a : a + block, : len(order)] = columns(a).T @ vecs[:, order]
+    norms = np.linalg.norm(evecs, axis=0)
+    for j in range(k):
+        if vals[j] > 0 and norms[j] > 0:
+            evecs[:, j] /= norms[j]
+        else:  # no variance left: any unit vector (its scale is 0)
+            evecs[:, j] = 0.0
+            evecs[j % d, j] = 1.0
+            vals[j] = 0.0
+    return vals, evecs
 
 
 def pca_factors(X, grid, sample_weight, backend):

@@ -24,6 +24,7 @@ import numpy as np
 from somkit._encode import OneHotText
 from somkit._io import decode, encode, read_model, write_model
 from somkit._som import SOM
+from somkit._state import check_array, check_dict, check_float, check_int, check_str
 
 __all__ = [
     "feature_names",
@@ -227,48 +228,108 @@ def save(model, path):
     return path
 
 
-def _build_scaler(step):
-    if step["class"] == "v1-scaler":
-        return _v1_scaler(step["state"])
-    if step["class"] == "OneHotText":
-        return OneHotText._from_step(step)
-    if step["class"] not in _SCALER_STATE:
-        raise ValueError(f"unknown step class {step['class']!r}")
-    cls = _scaler_class(step["class"])
+#: Parameters read back for each preprocessing class (others are ignored).
+_SCALER_PARAMS = {
+    "StandardScaler": ("copy", "with_mean", "with_std"),
+    "MinMaxScaler": ("copy", "clip", "feature_range"),
+}
+#: Fitted arrays a StandardScaler may lack (with_mean / with_std False).
+_OPTIONAL = ("mean_", "scale_", "var_")
+
+
+def _scaler_param(key, value):
+    if key != "feature_range":
+        if not isinstance(value, bool):
+            raise ValueError(f"scaler parameter {key} must be true or false")
+        return value
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise ValueError("feature_range must be a pair of numbers")
+    low, high = (check_float(v, "feature_range") for v in value)
+    if not low < high:
+        raise ValueError("feature_range must increase")
+    return (low, high)
+
+
+def _scaler_attr(attr, value, d):
+    """A fitted scaler attribute from a file, checked against ``d`` features."""
+    if attr == "n_features_in_":
+        return check_int(value, attr, d, d)
+    if attr == "feature_names_in_":
+        return check_array({attr: value}, attr, attr, "U", (d,)).astype(object)
+    if attr == "n_samples_seen_":
+        if isinstance(value, np.ndarray):
+            arr = check_array({attr: value}, attr, attr, "iuf", (d,))
+            if arr.min(initial=0) < 0:
+                raise ValueError(f"{attr} must be >= 0")
+            return arr
+        if isinstance(value, int):
+            return check_int(value, attr, 0)
+        return check_float(value, attr, 0.0)
+    if value is None and attr in _OPTIONAL:
+        return None
+    arr = check_array({attr: value}, attr, attr, "f", (d,)).astype(np.float64)
+    if attr in ("scale_", "data_range_") and not np.all(arr != 0):
+        raise ValueError(f"{attr} must not be 0")
+    if attr == "var_" and np.any(arr < 0):
+        raise ValueError("var_ must be >= 0")
+    return arr
+
+
+def _build_scaler(step, d):
+    """A fitted scaler from a file step for ``d`` features (validated)."""
+    cls_name = step["class"]
+    if cls_name == "v1-scaler":
+        return _v1_scaler(step["state"], d)
+    if cls_name == "OneHotText":
+        return _one_hot(step, d)
+    if cls_name not in _SCALER_STATE:
+        raise ValueError(f"step class {cls_name!r} is not one somkit stores")
     arrays = step["arrays"]
-    est = cls(**{k: decode(v, arrays) for k, v in step["params"].items()})
-    for attr, value in step["state"].items():
-        value = decode(value, arrays)
-        if attr == "feature_names_in_":
-            value = np.asarray(value, dtype=object)
-        setattr(est, attr, value)
+    params = {
+        key: _scaler_param(key, decode(step["params"][key], arrays))
+        for key in _SCALER_PARAMS[cls_name]
+        if key in step["params"]
+    }
+    est = _scaler_class(cls_name)(**params)
+    state = step["state"]
+    for attr in _SCALER_STATE[cls_name]:
+        if attr in state:
+            setattr(est, attr, _scaler_attr(attr, decode(state[attr], arrays), d))
+        elif attr not in ("feature_names_in_", *_OPTIONAL):
+            raise ValueError(f"{cls_name} state lacks {attr}")
+    if cls_name == "StandardScaler":
+        for attr, needed in (("mean_", est.with_mean), ("scale_", est.with_std)):
+            if needed and getattr(est, attr, None) is None:
+                raise ValueError(f"StandardScaler state lacks {attr}")
     return est
 
 
-def _v1_scaler(state):
+def _v1_scaler(state, d):
     """The format-1 ``scaler_`` dict as a fitted scikit-learn scaler."""
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-    spec = state["scaler"]
-    scale = np.asarray(spec["scale"], dtype=np.float64)
+    spec = check_dict(state["scaler"], "scaler_", ("kind", "scale"))
+    scale = _scaler_attr("scale_", spec["scale"], d)
     if spec["kind"] == "standard":
         est = StandardScaler()
-        est.mean_ = np.asarray(spec["mean"], dtype=np.float64)
+        est.mean_ = _scaler_attr("mean_", spec.get("mean"), d)
         est.scale_ = scale
         est.var_ = scale**2
     elif spec["kind"] == "minmax":
         est = MinMaxScaler()
-        est.data_min_ = np.asarray(spec["min"], dtype=np.float64)
+        est.data_min_ = _scaler_attr("data_min_", spec.get("min"), d)
         est.data_range_ = scale
         est.data_max_ = est.data_min_ + scale
         est.scale_ = 1.0 / scale
         est.min_ = -est.data_min_ / scale
     else:
         raise ValueError(f"unknown scaler kind {spec['kind']!r}")
-    est.n_features_in_ = len(scale)
+    est.n_features_in_ = d
     est.n_samples_seen_ = 0
     if state.get("feature_names_in") is not None:
-        est.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+        est.feature_names_in_ = _scaler_attr(
+            "feature_names_in_", state["feature_names_in"], d
+        )
     return est
 
 
@@ -279,6 +340,49 @@ def _final_classes():
     return {"SOM": SOM, "SOMClassifier": SOMClassifier, "SOMRegressor": SOMRegressor}
 
 
+def _one_hot(step, d):
+    """The text encoder of a file step whose output has ``d`` columns."""
+    est = OneHotText._from_step(step)
+    n_in = check_int(est.n_features_in_, "OneHotText n_features_in", 1, 1 << 24)
+    cats = est.categorical_
+    if len(set(cats)) != len(cats) or any(not 0 <= j < n_in for j in cats):
+        raise ValueError("OneHotText text columns out of range")
+    if n_in - len(cats) + sum(len(c) for c in est.categories_) != d:
+        raise ValueError("OneHotText gives a different number of columns")
+    return est
+
+
+def build_prefix(steps, d):
+    """``(name, estimator)`` of the preprocessing steps feeding ``d`` columns."""
+    built = []
+    for step in reversed(steps):
+        est = _build_scaler(step, d)
+        d = est.n_features_in_
+        built.insert(0, (step["name"], est))
+    return built
+
+
+def build(steps):
+    """The model of validated file steps: a map, or a Pipeline ending in one.
+
+    Steps are checked from the map back: each must output the columns the
+    next one takes (a text encoder changes their number, a scaler not).
+    """
+    final = _final_classes().get(steps[-1]["class"]) if steps else None
+    if final is None:
+        raise ValueError("the last step is not a SOM")
+    names = [check_str(s["name"], "step name") for s in steps]
+    if len(set(names)) != len(names) or any("__" in n or not n for n in names):
+        raise ValueError("step names must be distinct, non-empty, without '__'")
+    som = final._from_step(steps[-1])
+    built = build_prefix(steps[:-1], som.n_features_in_)
+    if not built:
+        return som
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([*built, (steps[-1]["name"], som)])
+
+
 def load(path):
     """Load a model written by :meth:`SOM.save`, :func:`save` or ``somkit fit``.
 
@@ -287,11 +391,19 @@ def load(path):
     scaling): its ``predict``/``transform``/``decision_function`` take the
     raw columns. No pickle is involved.
 
+    The file is untrusted input: only the members the format names are
+    read, each checked (dtype, shape, size, SHA-256) before it is used, and
+    every field is validated (see :mod:`somkit._io` and
+    :mod:`somkit._state`); nothing in the file can set an attribute somkit
+    does not know. Files of formats 1 and 2 load too.
+
     Raises
     ------
     ValueError
-        For a truncated or foreign file, a file holding object arrays, a
-        model from a newer format version, or inconsistent contents.
+        For anything but a valid model file: missing, truncated, corrupt or
+        foreign files, object arrays, unknown or compressed members, sizes
+        or checksums that do not match, invalid values, a training
+        checkpoint (use :meth:`SOM.resume`), or a newer format version.
 
     Examples
     --------
@@ -305,17 +417,21 @@ def load(path):
     >>> bool((load(path).predict(X) == som.predict(X)).all())
     True
     """
-    _, steps = read_model(path)
+    meta, steps = read_model(path)
+    if "checkpoint" in meta:
+        raise ValueError(
+            f"{path}: this is a training checkpoint, not a finished model; "
+            "continue it with SOM.resume(path, X) or 'somkit resume'."
+        )
     try:
-        final = _final_classes().get(steps[-1]["class"]) if steps else None
-        if final is None:
-            raise ValueError("the last step is not a SOM")
-        built = [(s["name"], _build_scaler(s)) for s in steps[:-1]]
-        som = final._from_step(steps[-1])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return build(steps)
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         raise ValueError(f"{path}: inconsistent somkit model file ({exc}).") from None
-    if not built:
-        return som
-    from sklearn.pipeline import Pipeline
-
-    return Pipeline([*built, (steps[-1]["name"], som)])

@@ -18,6 +18,8 @@ from __future__ import annotations
 import csv
 import gzip
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -310,6 +312,10 @@ def _read_parquet(path):
     return _from_frame(frame, named=True)
 
 
+#: What a corrupt or truncated .npy/.npz file raises inside numpy/zipfile.
+_UNREADABLE = (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
+
+
 def _np_load(path):
     try:
         return np.load(path, allow_pickle=False)
@@ -320,7 +326,7 @@ def _np_load(path):
                 "arrays instead."
             ) from None
         raise DataError(f"{path}: cannot read ({exc}).") from None
-    except (OSError, EOFError) as exc:
+    except _UNREADABLE as exc:
         raise DataError(f"{path}: cannot read ({exc}).") from None
 
 
@@ -371,7 +377,7 @@ def _read_npz(path):
                         "numeric arrays instead."
                     ) from None
                 raise
-    except (OSError, EOFError, ValueError) as exc:
+    except (*_UNREADABLE, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"{path}: cannot read ({exc}).") from None

@@ -5,6 +5,12 @@ advancement, 0-based) and the planned number of epochs to a value. Time runs
 as the fraction ``f = t / max(total - 1, 1)``, so the last epoch gets the
 ``end`` value; past the plan the value stays at ``end`` (used by
 ``partial_fit`` streams that outlive ``n_epochs``).
+
+Ranges the update rules can use (:func:`check_radius`, :func:`check_rate`):
+a radius is 0 (winner only) or at least :data:`MIN_RADIUS` grid units (below
+that every kernel is already winner-only, and ``sigma**2`` can underflow);
+a learning rate of the online and minibatch rules lies in (0, 1] (a step
+never overshoots its target), and a decaying schedule may end at 0.
 """
 
 from __future__ import annotations
@@ -13,6 +19,10 @@ import math
 from numbers import Real
 
 import numpy as np
+
+#: Smallest positive radius (grid units); the driver treats smaller values
+#: on the way down to 0 as 0.
+MIN_RADIUS = 0.01
 
 
 class Schedule:
@@ -32,6 +42,11 @@ class Schedule:
 
     def params(self):
         return {k: getattr(self, k) for k in self._fields}
+
+    def bounds(self):
+        """``(low, high)``: the range of values the schedule can take."""
+        ends = [float(getattr(self, k)) for k in self._fields]
+        return min(ends), max(ends)
 
     def to_dict(self):
         return {"kind": type(self).__name__, **self.params()}
@@ -163,6 +178,11 @@ class StepDecay(Schedule):
             self.minimum, self.start - self.amount * (epoch // self.every)
         )
 
+    def bounds(self):
+        top = max(self.start, self.minimum)
+        low = min(self.start, self.minimum) if self.amount > 0 else top
+        return float(low), float(top)
+
     def _check(self, name):
         super()._check(name)
         if self.every < 1:
@@ -188,7 +208,7 @@ def as_schedule(value, name, default):
 
     ``default`` is the Schedule used for ``None``.
     """
-    if value is None:
+    if value is None and default is not None:
         sched = default
     elif isinstance(value, Schedule):
         sched = value
@@ -206,3 +226,62 @@ def as_schedule(value, name, default):
         )
     sched._check(name)
     return sched
+
+
+def check_radius(schedule, name="radius"):
+    """ValueError unless every end of the schedule is 0 or >= MIN_RADIUS.
+
+    Examples
+    --------
+    >>> check_radius(LinearDecay(3.0, 0.0))
+    >>> check_radius(Constant(1e-300))
+    Traceback (most recent call last):
+    ...
+    ValueError: radius must be 0 (winner only) or at least 0.01 grid units; \
+got Constant(value=1e-300).
+    """
+    if any(0 < v < MIN_RADIUS for v in schedule.bounds()):
+        raise ValueError(
+            f"{name} must be 0 (winner only) or at least {MIN_RADIUS} grid units; "
+            f"got {schedule!r}."
+        )
+
+
+def check_rate(value, name="learning_rate"):
+    """The learning-rate Schedule of ``value``, refused outside (0, 1].
+
+    A decaying schedule may end at 0; the largest value must be in (0, 1].
+
+    Examples
+    --------
+    >>> check_rate((0.5, 0.0))
+    LinearDecay(start=0.5, end=0.0)
+    >>> check_rate(3.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: learning_rate must lie in (0, 1] for the online and minibatch \
+rules (a decaying schedule may end at 0); got 3.0.
+    """
+    message = (
+        f"{name} must lie in (0, 1] for the online and minibatch rules (a "
+        f"decaying schedule may end at 0); got {value!r}."
+    )
+    try:
+        schedule = as_schedule(value, name, None)
+    except ValueError:
+        numbers = value if isinstance(value, tuple | list) else [value]
+        if all(isinstance(v, Real) and not isinstance(v, bool) for v in numbers):
+            raise ValueError(message) from None
+        raise
+    low, high = schedule.bounds()
+    if not (low >= 0 and 0 < high <= 1):
+        raise ValueError(message)
+    return schedule
+
+
+def effective_radius(sigma):
+    """Radii below MIN_RADIUS (on a decay towards 0) act as 0: winner only."""
+    if np.ndim(sigma) == 0:
+        return 0.0 if float(sigma) < MIN_RADIUS else float(sigma)
+    sigma = np.asarray(sigma, dtype=np.float64)
+    return np.where(sigma < MIN_RADIUS, 0.0, sigma)

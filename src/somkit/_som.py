@@ -22,6 +22,7 @@ from somkit._backends import input_kind, resolve
 from somkit._grid import Grid
 from somkit._layers import LayeredMixin
 from somkit._missing import check_holes, scale_warning, validate_array
+from somkit._numeric import check_batch
 from somkit._registry import (
     ADJACENCIES,
     ALGORITHMS,
@@ -37,14 +38,12 @@ from somkit._registry import (
 from somkit._repr import SOMBase
 from somkit._rules import auto_grid, default_radius
 from somkit._rules import make_rng as _rng
-from somkit._schedules import as_schedule, schedule_from_dict
-from somkit._train import TrainPlan, empty_history, run_epochs
-
-#: Share of training samples closer to their unit than the outlier threshold.
-OUTLIER_QUANTILE = 99.0
+from somkit._runs import RunsMixin
+from somkit._schedules import as_schedule, check_radius, check_rate
+from somkit._train import TrainPlan, empty_history
 
 
-class SOM(LayeredMixin, SOMBase):
+class SOM(RunsMixin, LayeredMixin, SOMBase):
     """Self-organizing map (Kohonen map).
 
     Parameters
@@ -69,11 +68,12 @@ default="euclidean"
     radius : None, float, (start, end) or Schedule, default=None
         Kernel width sigma in grid units. A float is constant, a pair decays
         linearly; ``0`` means winner-only (competitive, k-means-like)
-        learning. None uses :func:`somkit._rules.default_radius`: linear from
-        a quarter of the largest grid side to 1.5.
+        learning; values are 0 or at least 0.01. None uses
+        :func:`somkit._rules.default_radius`: linear from a quarter of the
+        largest grid side to 1.5.
     learning_rate : float, (start, end) or Schedule, default=(0.5, 0.01)
         Step size of the online and minibatch rules (linear decay for a
-        pair); ignored by the batch rule.
+        pair), in (0, 1] (a decay may end at 0); ignored by the batch rule.
     algorithm : {"batch", "online", "minibatch"}, default="batch"
         Kohonen's batch map, the sequential rule (numba), or minibatch steps.
     n_epochs : int, default=10
@@ -101,7 +101,11 @@ default="pca"
         input tensor's device, else "cuda" when available, else "cpu").
     dtype : {"float32", "float64"}, default="float32"
         Precision of the codebook and of the computation (sums accumulate in
-        float64).
+        float64). Any finite data whose squared distances fit in float64
+        trains like the same data at unit scale: data this precision cannot
+        hold (offsets, huge or tiny values) is centred and scaled for the
+        computation and ``codebook_`` mapped back in float64 (the rule is in
+        :mod:`somkit._numeric`); beyond float64 a ValueError says why.
     missing : {"error", "ignore"}, default="error"
         Holes (NaN) in the data. "error" refuses them. "ignore" measures each
         sample over its observed features: euclidean and manhattan sums are
@@ -252,7 +256,10 @@ default="pca"
         if isinstance(self.radius, Real) and not isinstance(self.radius, bool):
             if not self.radius >= 0:
                 raise ValueError(f"radius must be >= 0, got {self.radius!r}.")
-        as_schedule(self.learning_rate, "learning_rate", None)
+        if self.algorithm == "batch":
+            as_schedule(self.learning_rate, "learning_rate", None)
+        else:
+            check_rate(self.learning_rate)
         self._check_layers_param()
         if self.missing == "ignore" and self.layers is not None:
             raise ValueError("missing='ignore' is not available with layers.")
@@ -352,13 +359,14 @@ default="pca"
             callbacks=list(self.callbacks or []),
         )
 
-    def _initialize(self, X, sample_weight, dtype, rng, backend):
+    def _initialize(self, X, sample_weight, dtype, rng, backend, scaling=None):
         from somkit._init import init_codebook
 
         self.grid_ = self._make_grid(X, sample_weight, backend)
         self._radius_schedule_ = as_schedule(
             self.radius, "radius", default_radius(self.grid_.shape)
         )
+        check_radius(self._radius_schedule_)
         init = self.init
         if not isinstance(init, str):
             init = np.asarray(init)
@@ -370,13 +378,22 @@ default="pca"
                 )
             if not np.all(np.isfinite(init)):
                 raise ValueError("init array must not contain NaN or inf.")
+            if scaling is not None:
+                init = scaling.forward(init, np.float64)
         W, factored = init_codebook(
             X, self.grid_, init, rng, sample_weight, backend, self.metric
         )
         return self._fit_layers(X, sample_weight, rng, W).astype(dtype), factored
 
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(
+        self, X, y=None, sample_weight=None, *, checkpoint=None, checkpoint_every=1
+    ):
         """Train the map on X.
+
+        The call is atomic: if it fails or is aborted (a second Ctrl-C), the
+        estimator is left exactly as before. One Ctrl-C finishes the current
+        epoch, warns, and keeps the map trained so far (``n_iter_`` says
+        how far).
 
         Parameters
         ----------
@@ -387,34 +404,36 @@ default="pca"
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights (batch rule: weighted means; online and
             minibatch: scaled steps).
+        checkpoint : str or path, default=None
+            Save the run to this file (atomically) every ``checkpoint_every``
+            epochs, when training stops and on Ctrl-C: the codebook, the
+            schedule position and the random stream. :meth:`resume` continues
+            it to the same map as an uninterrupted run.
+        checkpoint_every : int, default=1
 
         Returns
         -------
         self : SOM
         """
-        dtype = self._check_params()
-        backend = self._backend_for(X, self.algorithm)
-        X, Xb = self._validate_X(X, reset=True, backend=backend)
-        sample_weight = self._check_weight(sample_weight, X)
-        rng = _rng(self.random_state)
-        self._warn_scales(X)
-        W, factored = self._initialize(X, sample_weight, dtype, rng, backend)
-        self.history_ = empty_history()
-        W, done = run_epochs(
-            W,
-            Xb,
-            sample_weight,
-            self._plan(backend, rng),
-            0,
-            int(self.n_epochs),
-            self.history_,
-            som=self,
-            factored=factored,
-        )
-        self.n_iter_ = int(done)
-        self.fit_backend_ = backend.describe()
-        self._set_codebook(W)
-        self._finish(Xb, sample_weight, backend)
+        from somkit._checkpoint import as_checkpoint
+
+        with self._atomic():
+            dtype = self._check_params()
+            saver = as_checkpoint(checkpoint, checkpoint_every)
+            backend = self._backend_for(X, self.algorithm)
+            X, Xb = self._validate_X(X, reset=True, backend=backend)
+            sample_weight = self._check_weight(sample_weight, X)
+            rng = _rng(self.random_state)
+            self._warn_scales(X)
+            self._scaling_ = self._choose_scaling(X, dtype)
+            Z, Zb = self._scaled(X, Xb, dtype)
+            W, factored = self._initialize(
+                Z, sample_weight, dtype, rng, backend, self._scaling_
+            )
+            run = (sample_weight, backend, rng, saver, X)
+            self._train(
+                W, Zb, Xb, run, 0, int(self.n_epochs), empty_history(), factored
+            )
         return self
 
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -423,41 +442,39 @@ default="pca"
         The first call initialises the map from X. Schedules run over
         ``n_epochs`` calls and then stay at their end values, so a stream of
         batches can be fed indefinitely; a saved and reloaded map resumes
-        at the same schedule position.
+        at the same schedule position. Atomic like :meth:`fit`.
 
         Returns
         -------
         self : SOM
         """
-        first = not hasattr(self, "codebook_")
-        dtype = self._check_params()
-        backend = self._backend_for(X, self.algorithm)
-        X, Xb = self._validate_X(X, reset=first, backend=backend)
-        sample_weight = self._check_weight(sample_weight, X)
-        rng = _rng(self.random_state, getattr(self, "n_iter_", 0))
-        factored = None
-        if first:
-            self._warn_scales(X)
-            W, factored = self._initialize(X, sample_weight, dtype, rng, backend)
-            self.history_ = empty_history()
-            self.n_iter_ = 0
-        else:
-            W = self.codebook_.astype(dtype)
-        W, done = run_epochs(
-            W,
-            Xb,
-            sample_weight,
-            self._plan(backend, rng),
-            self.n_iter_,
-            1,
-            self.history_,
-            som=self,
-            factored=factored,
-        )
-        self.n_iter_ += int(done)
-        self.fit_backend_ = backend.describe()
-        self._set_codebook(W)
-        self._finish(Xb, sample_weight, backend)
+        with self._atomic():
+            first = not hasattr(self, "codebook_")
+            dtype = self._check_params()
+            backend = self._backend_for(X, self.algorithm)
+            X, Xb = self._validate_X(X, reset=first, backend=backend)
+            sample_weight = self._check_weight(sample_weight, X)
+            rng = _rng(self.random_state, getattr(self, "n_iter_", 0))
+            if first:
+                self._warn_scales(X)
+                self._scaling_ = self._choose_scaling(X, dtype)
+            scaling = getattr(self, "_scaling_", None)
+            if not first and self.layers is None:
+                check_batch(X, scaling, dtype, self.metric)
+            Z, Zb = self._scaled(X, Xb, dtype)
+            factored = None
+            if first:
+                W, factored = self._initialize(
+                    Z, sample_weight, dtype, rng, backend, scaling
+                )
+                history, start = empty_history(), 0
+            else:
+                W = self.codebook_
+                W = (W if scaling is None else scaling.codebook(W, dtype)).astype(dtype)
+                history = {k: list(v) for k, v in self.history_.items()}
+                start = self.n_iter_
+            run = (sample_weight, backend, rng, None, X)
+            self._train(W, Zb, Xb, run, start, 1, history, factored)
         return self
 
     def _warn_scales(self, X):
@@ -470,25 +487,6 @@ default="pca"
         self.cluster_centers_ = self.codebook_
         self._n_features_out = self.codebook_.shape[0]
 
-    def _finish(self, X, sample_weight, backend):
-        idx, dist = backend.bmu(
-            X, self.codebook_, self._search_metric(), batch_size=self.batch_size
-        )
-        if backend.lazy:
-            idx, dist = backend.dask.compute(idx, dist)
-        self.labels_ = np.asarray(idx)
-        dist = np.asarray(dist)
-        w = None if sample_weight is None else sample_weight
-        keep = slice(None) if w is None else w > 0
-        self.outlier_threshold_ = float(
-            np.percentile(
-                dist[keep],
-                OUTLIER_QUANTILE,
-                method="inverted_cdf",
-                weights=None if w is None else w[keep],
-            )
-        )
-
     # ------------------------------------------------------------ inference
     def _prepare(self, X):
         """Checked X and the backend of this call (fitted maps only)."""
@@ -498,8 +496,13 @@ default="pca"
 
     def _bmu(self, X, second=False):
         X, backend = self._prepare(X)
-        W, metric = self.codebook_, self._search_metric()
-        return backend.bmu(X, W, metric, second=second, batch_size=self.batch_size)
+        return self._robust(
+            X,
+            lambda X, W: backend.bmu(
+                X, W, self._search_metric(), second=second, batch_size=self.batch_size
+            ),
+            "bmu",
+        )
 
     def predict(self, X):
         """Flat index of each sample's best-matching unit (ties -> lowest index).
@@ -534,8 +537,12 @@ default="pca"
             A lazy dask array for dask input.
         """
         X, backend = self._prepare(X)
-        return backend.distances(
-            X, self.codebook_, self._search_metric(), batch_size=self.batch_size
+        return self._robust(
+            X,
+            lambda X, W: backend.distances(
+                X, W, self._search_metric(), batch_size=self.batch_size
+            ),
+            "distances",
         )
 
     def score_samples(self, X):
@@ -562,14 +569,18 @@ default="pca"
             sw = _check_sample_weight(
                 sample_weight, np.empty((X.shape[0], 0)), dtype=np.float64
             )
-        return backend.stats(
+        return self._robust(
             X,
-            self.codebook_,
-            self._search_metric(),
-            sample_weight=sw,
-            grid=None if adjacency is None else self.grid_,
-            adjacency=adjacency or "edges",
-            batch_size=self.batch_size,
+            lambda X, W: backend.stats(
+                X,
+                W,
+                self._search_metric(),
+                sample_weight=sw,
+                grid=None if adjacency is None else self.grid_,
+                adjacency=adjacency or "edges",
+                batch_size=self.batch_size,
+            ),
+            "stats",
         )
 
     def score(self, X, y=None, sample_weight=None):
@@ -622,60 +633,46 @@ default="pca"
         }
 
     @classmethod
-    def _from_step(cls, step):
-        """A fitted map from a model-file step (inverse of :meth:`_to_step`)."""
+    def _from_params(cls, step):
+        """An unfitted map with the (validated) parameters of a file step."""
         from somkit._io import decode
+        from somkit._state import check_som_params
 
         arrays = step["arrays"]
-        params = {k: decode(v, arrays) for k, v in step["params"].items()}
-        return cls(**params)._set_state(step["state"], arrays)
+        raw = {k: decode(v, arrays) for k, v in step["params"].items()}
+        som = cls(**check_som_params(raw, cls._get_param_names()))
+        try:
+            som._check_params()
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+        return som
+
+    @classmethod
+    def _from_step(cls, step):
+        """A fitted map from a model-file step (inverse of :meth:`_to_step`)."""
+        return cls._from_params(step)._set_state(step["state"], step["arrays"])
 
     def _get_state(self):
         """The fitted state as ``(meta, arrays)``: JSON-able values and arrays.
 
         The inverse of :meth:`_set_state`; parameters are not included
-        (``get_params`` gives them).
+        (``get_params`` gives them). See :mod:`somkit._state`.
         """
+        from somkit._state import get_state
+
         check_is_fitted(self, "codebook_")
-        meta = {
-            "grid": self.grid_.to_dict(),
-            "n_features_in": int(self.n_features_in_),
-            "n_iter": int(self.n_iter_),
-            "radius_schedule": self._radius_schedule_.to_dict(),
-            "outlier_threshold": float(self.outlier_threshold_),
-            "history": {k: list(v) for k, v in self.history_.items()},
-            "fit_backend": str(getattr(self, "fit_backend_", "numpy")),
-        }
-        arrays = {
-            "codebook": np.asarray(self.codebook_),
-            "labels": np.asarray(self.labels_),
-        }
-        if hasattr(self, "feature_names_in_"):
-            arrays["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
+        meta, arrays = get_state(self)
         self._layers_to_state(meta, arrays)
         return meta, arrays
 
     def _set_state(self, meta, arrays):
         """Restore the fitted state written by :meth:`_get_state` (validated)."""
-        grid = Grid.from_dict(meta["grid"])
-        n_features = int(meta["n_features_in"])
-        W = np.asarray(arrays["codebook"])
-        if W.shape != (grid.n_units, n_features):
-            raise ValueError(
-                f"codebook shape {W.shape} does not match the grid "
-                f"({grid.n_units} units) and {n_features} features"
-            )
-        self.grid_ = grid
-        self._set_codebook(W)
-        self.labels_ = np.asarray(arrays["labels"])
-        self.n_features_in_ = n_features
-        if "feature_names_in" in arrays:
-            self.feature_names_in_ = arrays["feature_names_in"].astype(object)
-        self.n_iter_ = int(meta["n_iter"])
-        self._radius_schedule_ = schedule_from_dict(meta["radius_schedule"])
-        self.outlier_threshold_ = float(meta["outlier_threshold"])
-        self.history_ = {k: list(v) for k, v in meta["history"].items()}
-        self.fit_backend_ = str(meta.get("fit_backend", "numpy"))
+        from somkit._state import read_state
+
+        state = read_state(meta, arrays)
+        self._set_codebook(state.pop("codebook_"))
+        for name, value in state.items():
+            setattr(self, name, value)
         self._layers_from_state(meta, arrays)
         return self
 

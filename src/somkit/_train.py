@@ -10,14 +10,24 @@ once over the backend's primitives:
 * minibatch: the same sums per minibatch, then a step of size ``rate``
   towards that minibatch's batch-map target;
 * online: the sequential rule, one sample at a time (numpy backend only).
+
+The driver also keeps work safe: it writes a checkpoint every few epochs
+(``plan.checkpoint``), and Ctrl-C (SIGINT) during training finishes the
+current epoch, warns and returns the map trained so far; a second Ctrl-C
+raises KeyboardInterrupt at once.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from somkit._schedules import effective_radius
 
 HISTORY_KEYS = (
     "epoch",
@@ -54,6 +64,47 @@ class TrainPlan:
     backend: object
     verbose: int = 0
     callbacks: list = field(default_factory=list)
+    #: data-unit distance per computed distance (see ``somkit._numeric``)
+    distance_scale: float = 1.0
+    #: ``checkpoint(W, epochs_done)`` saves the run; called every
+    #: ``checkpoint_every`` epochs, when training stops and when interrupted
+    checkpoint: object = None
+    checkpoint_every: int = 1
+
+
+class TrainingInterrupted(UserWarning):
+    """Training stopped early on Ctrl-C; the map trained so far was kept."""
+
+
+class _CtrlC:
+    """SIGINT handler of a training run: the first press asks to stop after
+    the current epoch, the second raises KeyboardInterrupt at once.
+
+    Installed only in the main thread and only over Python's default
+    handler (a handler the user set is left alone).
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
 
 
 # ----------------------------------------------------------------- the rules
@@ -126,10 +177,10 @@ def run_epochs(
     done = 0
     Wb = be.asarray(np.array(W, order="C"))
     try:
-        with be.training():
+        with be.training(), _CtrlC() as ctrl_c:
             for i in range(n_epochs):
                 t = start_epoch + i
-                sigma = plan.radius(t, plan.total_epochs)
+                sigma = effective_radius(plan.radius(t, plan.total_epochs))
                 rate = plan.learning_rate(t, plan.total_epochs)
                 tic = time.perf_counter()
                 if plan.algorithm == "batch":
@@ -153,6 +204,20 @@ def run_epochs(
                 for cb in plan.callbacks:
                     if cb(som, t + 1, dict(logs)) is False:
                         stop = True
+                stop = stop or ctrl_c.requested
+                last = stop or i == n_epochs - 1
+                if plan.checkpoint is not None and (
+                    last or (t + 1) % plan.checkpoint_every == 0
+                ):
+                    plan.checkpoint(be.to_numpy(Wb), t + 1)
+                if ctrl_c.requested:
+                    warnings.warn(
+                        f"interrupted after {t + 1} of {plan.total_epochs} epochs "
+                        "(Ctrl-C): the map trained so far is kept (n_iter_ says "
+                        "how far); press Ctrl-C twice to abort at once.",
+                        TrainingInterrupted,
+                        stacklevel=3,
+                    )
                 if stop:
                     break
     finally:
@@ -167,7 +232,7 @@ def _logs(plan, t, sigma, rate, stats, seconds):
         "epoch": t + 1,
         "radius": float(sigma),
         "learning_rate": float(rate) if plan.algorithm != "batch" else None,
-        "quantization_error": float(stats["qe_sum"]) / weight,
+        "quantization_error": float(stats["qe_sum"]) / weight * plan.distance_scale,
         "topographic_error": float(stats["te_sum"]) / weight,
         "seconds": seconds,
     }
@@ -211,6 +276,7 @@ def _online_epoch(be, W, X, sample_weight, plan, t):
         C = be.take(X, rows, W.dtype, plan.metric)
         ts = t + (a + np.arange(len(rows))) / n
         sw = np.ones(len(rows)) if sw_all is None else sw_all[rows]
+        sigmas = effective_radius(plan.radius(ts, plan.total_epochs))
         q, e, w = be.online_steps(
             C,
             sw,
@@ -219,7 +285,7 @@ def _online_epoch(be, W, X, sample_weight, plan, t):
             plan.metric,
             plan.neighborhood,
             np.asarray(plan.learning_rate(ts, plan.total_epochs), dtype=np.float64),
-            np.asarray(plan.radius(ts, plan.total_epochs), dtype=np.float64),
+            sigmas,
         )
         qe += q
         te += e
@@ -242,7 +308,7 @@ def _minibatch_epoch(be, W, X, sample_weight, plan, t):
         C = be.take(X, rows, dtype, plan.metric)
         sw = np.ones(len(rows)) if sw_all is None else sw_all[rows]
         tt = t + a / n
-        sigma = plan.radius(tt, plan.total_epochs)
+        sigma = effective_radius(plan.radius(tt, plan.total_epochs))
         rate = plan.learning_rate(tt, plan.total_epochs)
         sums, wsum, q, e = be.minibatch_sums(C, W, plan.metric, sw, plan.grid)
         W = minibatch_update(

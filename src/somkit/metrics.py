@@ -109,9 +109,15 @@ def distortion(model, X, sample_weight=None, radius=None):
         hist = som.history_["radius"]
         radius = hist[-1] if hist else 0.0
     grid = som.grid_
-    W = som.codebook_.astype(np.float64)
+    # a map trained on rescaled data computes on the same scale (the energy
+    # is then converted back to squared data units)
+    space = getattr(som, "_map_space", None)
+    X, W, _ = (X, som.codebook_, 1.0) if space is None else space(X)
+    scaling = getattr(som, "_scaling_", None)
+    energy = 1.0 if scaling is None or scaling.unit_rows else scaling.scale**2
     metric = search_metric(som)
-    idx = backend.bmu(X, som.codebook_, metric, batch_size=som.batch_size)[0]
+    idx = backend.bmu(X, W, metric, batch_size=som.batch_size)[0]
+    W = W.astype(np.float64)
     args = (W, grid, som.neighborhood, radius, metric)
     if input_kind(X) == "dask":
         import dask
@@ -139,7 +145,7 @@ def distortion(model, X, sample_weight=None, radius=None):
             )
             for a in range(0, X.shape[0], rows)
         ]
-    return sum(p[0] for p in parts) / sum(p[1] for p in parts)
+    return energy * sum(p[0] for p in parts) / sum(p[1] for p in parts)
 
 
 def _numpy_rows(X, a, b):

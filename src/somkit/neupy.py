@@ -84,6 +84,7 @@ import numba
 import numpy as np
 
 from somkit._grid import Grid
+from somkit._kernels._cache import CACHE
 from somkit._registry import METRIC_ID
 from somkit._schedules import StepDecay
 
@@ -126,7 +127,7 @@ class TrainErrors:
 
 
 # ----------------------------------------------------------------- kernels
-@numba.njit(cache=True)
+@numba.njit(cache=CACHE)
 def _ring_distance(r1, c1, r2, c2):
     """Hex step distance on a grid whose odd rows are shifted right."""
     x1 = c1 - (r1 - (r1 & 1)) // 2
@@ -137,7 +138,7 @@ def _ring_distance(r1, c1, r2, c2):
     return max(dx, max(dy, dz))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=CACHE)
 def _winner(x, W, metric, xnorm):
     """Index of the largest NeuPy score (-euclid, dot, cos); NaN wins first."""
     f, m = W.shape
@@ -165,7 +166,7 @@ def _winner(x, W, metric, xnorm):
     return c
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=CACHE)
 def _sofm_epoch(X, W, coords, hexagon, metric, radius, step, table):
     """Present the rows of ``X`` in order, updating ``W`` (f, m) in place.
 

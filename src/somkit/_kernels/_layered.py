@@ -31,6 +31,7 @@ import numba
 import numpy as np
 
 from somkit._kernels import _search
+from somkit._kernels._cache import CACHE
 from somkit._kernels._distances import chunk_rows, normalize_rows
 from somkit._kernels._numba import accumulate, adjacent
 from somkit._kernels._threads import (
@@ -51,7 +52,7 @@ TANIMOTO = LAYER_METRIC_ID["tanimoto"]
 
 
 # ------------------------------------------------------------ numba loops
-@numba.njit(nogil=True, cache=True, inline="always")
+@numba.njit(nogil=True, cache=CACHE, inline="always")
 def layer_distance(C, W, i, j, a, b, cols, metric):
     """Distance (float64) of row ``C[i]`` to unit ``W[j]`` over ``cols[a:b]``."""
     acc = 0.0
@@ -83,7 +84,7 @@ def layer_distance(C, W, i, j, a, b, cols, metric):
     return 1.0 - acc / den if den > 0.0 else 0.0
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@numba.njit(nogil=True, cache=CACHE, inline="always")
 def combined_distance(C, W, i, j, cols, offsets, ids, coef):
     """``sum_l coef[l] * d_l`` of row ``C[i]`` and unit ``W[j]`` (float64)."""
     tot = 0.0
@@ -93,14 +94,14 @@ def combined_distance(C, W, i, j, cols, offsets, ids, coef):
     return tot
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def winner_distances(C, W, idx, cols, offsets, ids, coef, out):
     """``out[i]`` = combined distance of row i to its unit ``idx[i]``."""
     for i in range(C.shape[0]):
         out[i] = combined_distance(C, W, i, idx[i], cols, offsets, ids, coef)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def add_manhattan(C, W, coef, S):
     """``S[i, j] += coef * sum_k |C[i, k] - W[j, k]|`` (C, W: one layer's block)."""
     n, d = C.shape
@@ -113,7 +114,7 @@ def add_manhattan(C, W, coef, S):
             S[i, j] += coef * acc
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def te_sum(idx1, idx2, sw, pos, period, periodic, limit):
     """Weighted count of rows whose two best units are not adjacent."""
     te = 0.0

@@ -15,12 +15,13 @@ import math
 import numba
 import numpy as np
 
+from somkit._kernels._cache import CACHE
 from somkit._kernels._layered import combined_distance, prepare_rows
 from somkit._kernels._numba import adjacent, grid_dist2
 from somkit._kernels._online import _h
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def _argmin2(dist):
     """The two lowest entries' indices (ties -> lowest index)."""
     m = dist.shape[0]
@@ -41,7 +42,7 @@ def _argmin2(dist):
     return j1, (j2 if m > 1 else j1)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def _steps(
     X,
     sw,

@@ -16,6 +16,7 @@ import numba
 import numpy as np
 
 from somkit._grid import EPS as _GRID_EPS
+from somkit._kernels._cache import CACHE
 from somkit._registry import METRIC_ID
 
 EUCLIDEAN = METRIC_ID["euclidean"]
@@ -25,7 +26,7 @@ MANHATTAN = METRIC_ID["manhattan"]
 CHEBYSHEV = METRIC_ID["chebyshev"]
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def top2_scores(S, bias, idx1, idx2):
     """Per row, the two lowest ``S[i, j] + bias[j]`` (ties -> lowest j)."""
     n, m = S.shape
@@ -50,7 +51,7 @@ def top2_scores(S, bias, idx1, idx2):
         idx2[i] = j2 if m > 1 else j1
 
 
-@numba.njit(nogil=True, cache=True, inline="always", fastmath={"reassoc", "nsz"})
+@numba.njit(nogil=True, cache=CACHE, inline="always", fastmath={"reassoc", "nsz"})
 def row_distance(C, W, i, j, metric):
     """Distance of row ``C[i]`` to unit ``W[j]`` in float64.
 
@@ -80,7 +81,7 @@ def row_distance(C, W, i, j, metric):
     return acc
 
 
-@numba.njit(nogil=True, cache=True, inline="always", fastmath={"reassoc", "nsz"})
+@numba.njit(nogil=True, cache=CACHE, inline="always", fastmath={"reassoc", "nsz"})
 def masked_distance(C, W, i, j, metric):
     """Distance of row ``C[i]`` to unit ``W[j]`` over the row's observed features.
 
@@ -125,7 +126,7 @@ def masked_distance(C, W, i, j, metric):
     return acc
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def top2_direct(X, W, metric, idx1, idx2, masked=False):
     """Top-2 BMUs for the non-GEMM metrics (manhattan, chebyshev) by loops.
 
@@ -155,14 +156,14 @@ def top2_direct(X, W, metric, idx1, idx2, masked=False):
         idx2[i] = j2 if m > 1 else j1
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def pair_distances(C, W, idx, metric, out):
     """``out[i]`` = distance of row i to unit ``idx[i]`` (:func:`row_distance`)."""
     for i in range(C.shape[0]):
         out[i] = row_distance(C, W, i, idx[i], metric)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def masked_pairwise(C, W, metric, out):
     """``out[i, j]`` = :func:`masked_distance` of row i to unit j."""
     for i in range(C.shape[0]):
@@ -170,7 +171,7 @@ def masked_pairwise(C, W, metric, out):
             out[i, j] = masked_distance(C, W, i, j, metric)
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@numba.njit(nogil=True, cache=CACHE, inline="always")
 def grid_dist2(pos, period, periodic, j, j2):
     """Squared grid distance of units j and j2 (wrapped on periodic grids)."""
     d2 = 0.0
@@ -182,14 +183,14 @@ def grid_dist2(pos, period, periodic, j, j2):
     return d2
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def adjacent(pos, period, periodic, j, j2, limit):
     """Units j and j2 are distinct and at most ``limit`` apart on the grid."""
     g = math.sqrt(grid_dist2(pos, period, periodic, j, j2))
     return g > _GRID_EPS and g <= limit + _GRID_EPS
 
 
-@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "nsz"})
+@numba.njit(nogil=True, cache=CACHE, fastmath={"reassoc", "nsz"})
 def finish_rows(
     C,
     W,
@@ -252,7 +253,7 @@ def finish_rows(
     return qe, te, tot
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=CACHE)
 def accumulate(X, idx, sw, sums, wsum):
     """sums[idx[i]] += sw[i] * X[i]; wsum[idx[i]] += sw[i] (float64)."""
     n, d = X.shape

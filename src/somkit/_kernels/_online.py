@@ -28,6 +28,7 @@ import math
 import numba
 import numpy as np
 
+from somkit._kernels._cache import CACHE
 from somkit._kernels._numba import (
     CHEBYSHEV,
     COSINE,
@@ -54,7 +55,7 @@ Q_MAX = 100.0
 Q_MAX_FLOAT32 = 2.0 * 30 * math.log(2.0)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=CACHE, inline="always")
 def _h(nbh, d, sigma):
     """Neighbourhood ``nbh`` (an id) at grid distance ``d``: the scalar form of
     :func:`somkit._neighborhood.neighborhood` (tested against it)."""
@@ -76,7 +77,7 @@ def _h(nbh, d, sigma):
     return max(0.0, 1.0 - (d * d) / (sigma * sigma))
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=CACHE, nogil=True, inline="always")
 def _add_row(metric, xk, row, dist):
     """Add feature k's term of the distance to every unit (in order over k)."""
     m = row.shape[0]
@@ -95,7 +96,7 @@ def _add_row(metric, xk, row, dist):
             dist[j] = max(dist[j], abs(xk - row[j]))
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=CACHE, nogil=True, inline="always")
 def _add_rows4(metric, x0, x1, x2, x3, r0, r1, r2, r3, dist):
     """Features k..k+3 of the distance to every unit at once.
 
@@ -129,7 +130,7 @@ def _add_rows4(metric, x0, x1, x2, x3, r0, r1, r2, r3, dist):
             )
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=CACHE, nogil=True, inline="always")
 def _distances(metric, x, WT, dist):
     """dist[j] = distance term sum of x to every unit (dist zeroed here)."""
     d = WT.shape[0]
@@ -142,7 +143,7 @@ def _distances(metric, x, WT, dist):
         _add_row(metric, x[k], WT[k], dist)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _distances_masked(metric, x, WT, dist, nrm):
     """:func:`_distances` over the observed (non-NaN) features of x.
 
@@ -171,7 +172,7 @@ def _distances_masked(metric, x, WT, dist, nrm):
     return seen
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _measure(metric, X, t, holes, WT, dist, nrm):
     """Distance terms of sample t to every unit in ``dist``; returns the
     ``n_features / n_observed`` rescaling of its distance."""
@@ -182,7 +183,7 @@ def _measure(metric, X, t, holes, WT, dist, nrm):
     return 1.0
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=CACHE, nogil=True, inline="always")
 def _add_group(metric, x, WT, k, dist):
     """Features k..k+3 of x against rows k..k+3 of the transposed codebook."""
     _add_rows4(
@@ -199,7 +200,7 @@ def _add_group(metric, x, WT, k, dist):
     )
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=CACHE, nogil=True, inline="always")
 def _update_sq4(x0, x1, x2, x3, y0, y1, y2, y3, r0, r1, r2, r3, gs, dist):
     """Rows k..k+3 of the moving units: the step towards x, then the
     next sample y's squared-euclidean terms, in one sweep (the arithmetic of
@@ -225,14 +226,14 @@ def _update_sq4(x0, x1, x2, x3, y0, y1, y2, y3, r0, r1, r2, r3, gs, dist):
         dist[j] += (a * a + b * b) + (c * c + e * e)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=CACHE, nogil=True, inline="always")
 def _step_row(xk, seg, gs):
     """Feature k of the moving units: ``w_j += g_j (x_k - w_j)``."""
     for j in range(gs.shape[0]):
         seg[j] += gs[j] * (xk - seg[j])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _min_value(v):
     # eight independent running minima: one chain would wait on each compare
     m = v.shape[0]
@@ -259,7 +260,7 @@ def _min_value(v):
     return best
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _argmin(v):
     """Index of the smallest entry (the lowest index on ties)."""
     best = _min_value(v)
@@ -269,7 +270,7 @@ def _argmin(v):
     return 0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=CACHE, nogil=True)
 def _steps(
     X,
     sw,

@@ -83,8 +83,9 @@ def one_line(exc):
             f"internal error ({type(exc).__name__}: {exc}); run with --debug for "
             "the traceback and please report it"
         )
-    text = " ".join(str(text).split()) or type(exc).__name__
-    return text
+    from somkit._text import printable
+
+    return printable(" ".join(str(text).split()) or type(exc).__name__)
 
 
 @click.group(

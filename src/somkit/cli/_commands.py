@@ -7,6 +7,8 @@ import json
 import click
 import numpy as np
 
+from somkit._atomic import check_outputs
+from somkit._text import csv_cell, printable
 from somkit.cli._app import CliError, cli
 from somkit.cli._options import (
     check_parent,
@@ -21,6 +23,12 @@ def load_model(path):
     from somkit import load
 
     return load(path)
+
+
+def unwrap(model):
+    from somkit._model import unwrap
+
+    return unwrap(model)
 
 
 # --------------------------------------------------------------------- fit
@@ -38,26 +46,122 @@ def load_model(path):
     metavar="NAME",
     help="A row id column: kept out of the features.",
 )
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False),
+    help="Save the run to this file (.npz) as it trains; 'somkit resume' "
+    "continues it after a crash or a kill.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Epochs between checkpoints.",
+)
 @training_options
-def fit(data, output, id_column, **opts):
+def fit(data, output, id_column, checkpoint, checkpoint_every, **opts):
     """Train a map on DATA and save it to a model file.
 
     Shows a progress bar (QE and radius per epoch) on a terminal and plain
     lines otherwise. The model file holds the preprocessing (one-hot step
     for text columns, feature scaling) and column names with the map (a
     scikit-learn Pipeline), so predict/plot/report and ``somkit.load`` apply
-    them to new data. Holes are ignored by default (--missing).
+    them to new data. Holes are ignored by default (--missing). Ctrl-C
+    finishes the current epoch, saves the map trained so far to OUTPUT and
+    exits with status 130 (twice: abort at once).
     """
     from somkit import save
-    from somkit.cli._training import read_training_data, train
+    from somkit._checkpoint import Checkpoint
+    from somkit.cli._training import (
+        DATA_OPTIONS,
+        interrupted_exit,
+        read_training_data,
+        train,
+    )
+
+    for what, path in (("model", output), ("checkpoint", checkpoint)):
+        if path is not None and not str(path).endswith(".npz"):
+            raise CliError(f"{what} file must end in .npz, got {path!r}.")
+        if path is not None:
+            check_parent(path)
+    check_outputs([output, checkpoint], [data])
+    check_outputs([output], [checkpoint])
+    ck = None
+    if checkpoint is not None:  # what 'somkit resume' needs to read DATA again
+        reading = {k: opts[k] for k in DATA_OPTIONS}
+        extra = {"options": reading, "id_column": id_column}
+        ck = Checkpoint(checkpoint, checkpoint_every, extra=extra)
+    dataset = read_training_data(data, opts, id_column=id_column)
+    model, _, interrupted = train(dataset, opts, checkpoint=ck)
+    save(model, output)
+    if interrupted:
+        som = unwrap(model)[0]
+        interrupted_exit(output, som, som.n_epochs, checkpoint)
+    say(opts["quiet"], f"saved {output}")
+
+
+# ------------------------------------------------------------------ resume
+@cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Model file to write (.npz).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def resume(checkpoint, data, output, quiet):
+    """Continue a run saved by 'somkit fit --checkpoint' and save the model.
+
+    DATA must be the data of the run (checked); the columns, preprocessing
+    and parameters are the run's own. The result is the map the
+    uninterrupted run would have given; checkpoints keep going to
+    CHECKPOINT. Ctrl-C saves the map so far, as for fit.
+    """
+    import sys
+    import warnings
+
+    from somkit import SOM, save
+    from somkit._checkpoint import read_checkpoint
+    from somkit._train import TrainingInterrupted
+    from somkit.cli._options import is_terminal
+    from somkit.cli._training import (
+        PlainProgress,
+        interrupted_exit,
+        read_training_data,
+    )
 
     if not str(output).endswith(".npz"):
         raise CliError(f"model file must end in .npz, got {output!r}.")
     check_parent(output)
-    dataset = read_training_data(data, opts, id_column=id_column)
-    model, _ = train(dataset, opts)
+    check_outputs([output], [data, checkpoint])
+    ck = read_checkpoint(checkpoint)
+    extra = ck["extra"]
+    opts = {**extra.get("options", {}), "quiet": quiet}
+    dataset = read_training_data(data, opts, id_column=extra.get("id_column"))
+    terminal = is_terminal(sys.stderr)
+    total = ck["total_epochs"]
+    say(quiet, f"resuming {checkpoint} at epoch {ck['epoch']} of {total}")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=TrainingInterrupted)
+        model = SOM.resume(
+            checkpoint,
+            dataset.X,
+            verbose=1 if terminal and not quiet else 0,
+            callbacks=None if terminal or quiet else [PlainProgress(total)],
+        )
+    som = unwrap(model)[0]
+    som.set_params(verbose=0, callbacks=None, backend="auto", device=None)
+    if dataset.named:
+        first = model.steps[0][1] if hasattr(model, "steps") else model
+        first.feature_names_in_ = np.asarray(dataset.feature_names, dtype=object)
     save(model, output)
-    say(opts["quiet"], f"saved {output}")
+    if som.n_iter_ < total:
+        interrupted_exit(output, som, total, checkpoint)
+    say(quiet, f"saved {output}")
 
 
 # ----------------------------------------------------------------- predict
@@ -72,8 +176,14 @@ def fit(data, output, id_column, **opts):
     help="CSV file to write ('-' = standard output, the default).",
 )
 @click.option("--id-column", metavar="NAME", help="Copy this column to the output.")
+@click.option(
+    "--raw-cells",
+    is_flag=True,
+    help="Write text cells as they are, even those a spreadsheet would run "
+    "as a formula (by default they get a leading ').",
+)
 @column_options
-def predict(model, data, output, id_column, **opts):
+def predict(model, data, output, id_column, raw_cells, **opts):
     """Best-matching unit of every row of DATA.
 
     Writes CSV with the unit's flat index (bmu), its grid coordinates (row,
@@ -89,6 +199,7 @@ def predict(model, data, output, id_column, **opts):
     from somkit._model import to_map_space, unwrap
     from somkit.cli._training import read_model_data
 
+    check_outputs([output], [model, data])
     model = load_model(model)
     som, _ = unwrap(model)
     dataset = read_model_data(data, model, opts, id_column=id_column, skip_empty=False)
@@ -118,9 +229,11 @@ def predict(model, data, output, id_column, **opts):
 
     def write(fh):
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(header)
+        writer.writerow([csv_cell(h, raw_cells) for h in header])
         for i in range(n):
-            row = ["" if _blank(col[i]) else col[i] for col in extra]
+            row = [
+                "" if _blank(col[i]) else csv_cell(col[i], raw_cells) for col in extra
+            ]
             if keep[i]:
                 row += [int(idx[i]), *(int(c) for c in coords[i]), f"{dist[i]:.6g}"]
             else:  # no observed feature: no unit
@@ -216,7 +329,7 @@ def info(model, as_json):
                 f"{'-' if te is None else format(te, '.3f'):>7} "
                 f"{hist['seconds'][i]:>8.3f}"
             )
-    click.echo("\n".join(lines))
+    click.echo("\n".join(printable(line) for line in lines))
 
 
 def _blank(value):

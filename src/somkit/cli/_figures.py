@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from somkit._atomic import check_outputs
 from somkit.cli._app import CliError, cli, one_line
 from somkit.cli._commands import load_model
 from somkit.cli._options import (
@@ -102,6 +103,7 @@ def plot(model, kind, data, label_column, image_shape, output, dpi, **opts):
     if suffix not in PLOT_FORMATS:
         raise CliError(f"figure file must end in .png, .svg or .pdf, got {output!r}.")
     check_parent(output)
+    check_outputs([output], [model, data])
     start_agg()
     from somkit import report
     from somkit._atomic import save_figure
@@ -186,7 +188,9 @@ def report_cmd(
     OUTPUT/clusters.csv  per cluster and feature: mean, spread, difference
     """
     from somkit import report, save
+    from somkit._model import unwrap
     from somkit.cli._training import (
+        interrupted_exit,
         read_model_data,
         read_training_data,
         supervised_sections,
@@ -195,6 +199,9 @@ def report_cmd(
 
     start_agg()
     out = check_output_dir(output)
+    written = [out / n for n in ("index.html", "rows.csv", "clusters.csv")]
+    written += [] if model is not None else [out / "model.npz"]
+    check_outputs(written, [data, model])
     if supervised and opts["label_column"] is None:
         raise CliError("--supervised needs --label-column NAME (the classes).")
     seconds = None
@@ -213,8 +220,12 @@ def report_cmd(
         image_shape = _image_shape(dataset, dataset.n_features, image_shape)
     model_path = None
     if model is None:
-        som, seconds = train(dataset, opts, supervised=supervised)
+        som, seconds, interrupted = train(dataset, opts, supervised=supervised)
         model_path = out / "model.npz"
+        if interrupted:  # Ctrl-C: keep the map, skip the report
+            save(som, model_path)
+            trained = unwrap(som)[0]
+            interrupted_exit(model_path, trained, trained.n_epochs)
     tic = time.perf_counter()
     # the report first: a failure leaves no model file behind it
     path = report.write_report(

@@ -279,8 +279,11 @@ def training_options(f):
 
 # ----------------------------------------------------------------- helpers
 def say(quiet, message):
+    """``message`` on stderr (control characters escaped) unless ``quiet``."""
+    from somkit._text import printable
+
     if not quiet:
-        click.echo(message, err=True)
+        click.echo(printable(message), err=True)
 
 
 def grid_text(shape):

@@ -15,6 +15,7 @@ import warnings
 import click
 import numpy as np
 
+from somkit._train import TrainingInterrupted
 from somkit.cli._options import grid_text, is_terminal, say
 
 
@@ -38,6 +39,8 @@ class PlainProgress:
 #: Options consumed by the readers (popped from a command's options).
 READ_OPTIONS = ("sep", "decimal")
 COLUMN_OPTIONS = ("columns", "exclude", "label_column")
+#: Every option that says how a data file is read (a checkpoint keeps them).
+DATA_OPTIONS = (*READ_OPTIONS, *COLUMN_OPTIONS, "categorical", "missing")
 
 
 def _pop(opts, names):
@@ -179,13 +182,17 @@ def supervised_sections(model, data, supervised):
     return (supervised_section(model, data),)
 
 
-def train(data, opts, supervised=False):
-    """Build and fit the model of the training options; return (model, seconds).
+def train(data, opts, supervised=False, checkpoint=None):
+    """Build and fit the model of the training options.
 
-    The model is a Pipeline (one-hot step for text columns, scaler, then the
-    SOM) unless it would be the SOM alone; the column names of a named file
-    are recorded on its first step, as scikit-learn does for a frame, so
-    ``somkit.load`` gives a model that takes the raw columns.
+    Returns ``(model, seconds, interrupted)``. The model is a Pipeline
+    (one-hot step for text columns, scaler, then the SOM) unless it would be
+    the SOM alone; the column names of a named file are recorded on its
+    first step, as scikit-learn does for a frame, so ``somkit.load`` gives a
+    model that takes the raw columns. ``checkpoint`` (a
+    ``somkit._checkpoint.Checkpoint``) saves the run with its preprocessing
+    steps; after Ctrl-C the map trained so far is kept and ``interrupted``
+    is True.
     """
     from sklearn.pipeline import Pipeline
 
@@ -242,15 +249,19 @@ def train(data, opts, supervised=False):
         f"{data.n_features} features from {data.source} ({opts['algorithm']}, "
         f"{som.n_epochs} epochs, scale={opts['scale']}{encoded})",
     )
+    fit_params = {}
+    if checkpoint is not None:
+        checkpoint.prefix = steps  # fitted in place before the map trains
+        fit_params = {"som__checkpoint" if steps else "checkpoint": checkpoint}
     tic = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        model.fit(data.X, *((data.labels,) if supervised else ()))
+        model.fit(data.X, *((data.labels,) if supervised else ()), **fit_params)
     seconds = time.perf_counter() - tic
     for w in caught:  # the scale warning, as a plain line
         if str(w.message).startswith("feature scales differ"):
             say(quiet, f"warning: {w.message}")
-        else:
+        elif not issubclass(w.category, TrainingInterrupted):  # said by the CLI
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if supervised:
         som.set_params(backend="auto", device=None)
@@ -269,4 +280,19 @@ def train(data, opts, supervised=False):
         f"{som.grid_.n_units} units, {how}); trained in {seconds:.2f} s on "
         f"{som.fit_backend_}" + (f"; last epoch QE {qe:.4g}" if qe is not None else ""),
     )
-    return model, seconds
+    return model, seconds, som.n_iter_ < som.n_epochs
+
+
+def interrupted_exit(output, som, total, checkpoint=None):
+    """After Ctrl-C: say what was saved, then exit with status 130."""
+    again = (
+        f" (continue with: somkit resume {checkpoint} DATA -o MODEL)"
+        if checkpoint
+        else ""
+    )
+    say(
+        False,
+        f"interrupted after {som.n_iter_} of {total} epochs: saved the map "
+        f"trained so far to {output}{again}",
+    )
+    raise click.exceptions.Exit(130)

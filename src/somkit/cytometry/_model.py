@@ -4,15 +4,16 @@ Layout: ``som`` (uint8 bytes of the map written by :meth:`somkit.SOM.save`,
 read back with :func:`somkit.load`), ``unit_metaclusters`` (int64),
 ``cofactors`` (float64, present when a transform was fitted) and ``meta``
 (a JSON string: format name and version, markers, parameters, number of
-metaclusters). Writing goes to a temporary file renamed over the target.
+metaclusters). Writing goes through :func:`somkit._atomic.atomic_write`;
+reading through the strict reader of somkit model files (known members
+only, sizes checked before allocating) and validates every field; the map
+inside is read by :func:`somkit.load` with all of its checks.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -57,18 +58,10 @@ def save_flowsom(model, path):
     }
     if model.cofactors_ is not None:
         arrays["cofactors"] = np.asarray(model.cofactors_, dtype=np.float64)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp_name, 0o666 & ~mask)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    from somkit._atomic import atomic_write
+
+    with atomic_write(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def load_flowsom(path):
@@ -95,39 +88,92 @@ def load_flowsom(path):
     from somkit.cytometry._flowsom import FlowSOM
 
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"model file not found: {str(path)!r}.")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a FlowSOM model file (not an .npz archive).")
+    arrays, meta = _read_members(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-        meta = json.loads(str(arrays["meta"][()]))
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path}: not a readable FlowSOM model file ({exc}).") from exc
-    if meta.get("format") != FORMAT_NAME:
-        raise ValueError(
-            f"{path}: not a FlowSOM model file (format {meta.get('format')!r})."
-        )
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: FlowSOM model format {meta['format_version']} is newer than this "
-            f"somkit reads ({FORMAT_VERSION}); upgrade somkit."
-        )
-    params = dict(meta["params"])
-    for key in ("grid", "learning_rate", "radius"):
-        if isinstance(params.get(key), list):
-            params[key] = tuple(params[key])
-    model = FlowSOM(**{k: v for k, v in params.items() if k in FlowSOM().get_params()})
+        model = _build(meta, arrays, FlowSOM)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise ValueError(f"{path}: inconsistent FlowSOM model file ({exc}).") from None
     with tempfile.TemporaryDirectory() as tmp:
         som_path = Path(tmp) / "som.npz"
         som_path.write_bytes(arrays["som"].tobytes())
-        model.som_ = load(som_path)
-    model.unit_metaclusters_ = arrays["unit_metaclusters"]
-    model.n_clusters_ = int(meta["n_clusters"])
-    model.markers_ = list(meta["markers"])
-    model.n_features_in_ = int(meta["n_features_in"])
-    if meta.get("feature_names_in") is not None:
-        model.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-    model.cofactors_ = arrays.get("cofactors")
+        try:
+            model.som_ = load(som_path)
+        except ValueError as exc:
+            raise ValueError(f"{path}: the map inside is refused ({exc})") from None
+    n_units = model.som_.grid_.n_units
+    if model.unit_metaclusters_.shape != (n_units,):
+        raise ValueError(f"{path}: unit_metaclusters does not match the map.")
+    if model.som_.n_features_in_ != model.n_features_in_:
+        raise ValueError(f"{path}: the map's features do not match the markers.")
+    return model
+
+
+def _read_members(path):
+    """The known members of a FlowSOM file, read by the strict model reader."""
+    from somkit._io import MAX_META_BYTES, _Archive
+
+    archive = _Archive(path, "FlowSOM model")
+    try:
+        known = {"meta.npy", "som.npy", "unit_metaclusters.npy", "cofactors.npy"}
+        extra = sorted(set(archive.members) - known)
+        if extra:
+            archive.fail(f"unexpected member {extra[0]!r}")
+        raw = archive.read("meta", limit=MAX_META_BYTES)
+        if raw.dtype.kind != "U" or raw.shape != ():
+            archive.fail("the metadata is not a text entry")
+        try:
+            meta = json.loads(str(raw[()]))
+        except (ValueError, RecursionError):
+            archive.fail("corrupt metadata")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+            raise ValueError(f"{path}: not a FlowSOM model file (format is not ours).")
+        version = meta.get("format_version")
+        if type(version) is not int or version > FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: FlowSOM model format {version!r} is newer than this "
+                f"somkit reads ({FORMAT_VERSION}); upgrade somkit."
+            )
+        arrays = {
+            key: archive.read(key)
+            for key in ("som", "unit_metaclusters", "cofactors")
+            if f"{key}.npy" in archive.members
+        }
+    finally:
+        archive.close()
+    return arrays, meta
+
+
+def _build(meta, arrays, FlowSOM):
+    """A FlowSOM (without its map) from validated metadata and arrays."""
+    from somkit._state import check_array, check_int, check_str
+
+    d = check_int(meta["n_features_in"], "n_features_in", 1, 1 << 20)
+    markers = meta["markers"]
+    if not isinstance(markers, list) or len(markers) != d:
+        raise ValueError("markers must be a list of one name per feature")
+    params = meta["params"]
+    if not isinstance(params, dict):
+        raise ValueError("params must be a mapping")
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    known = FlowSOM().get_params()
+    model = FlowSOM(**{k: v for k, v in params.items() if k in known})
+    check_array(arrays, "som", "som", "u", (None,))
+    units = check_array(arrays, "unit_metaclusters", "unit_metaclusters", "i", (None,))
+    model.n_clusters_ = check_int(meta["n_clusters"], "n_clusters", 1)
+    if units.size and (units.min() < 0 or units.max() >= model.n_clusters_):
+        raise ValueError("unit_metaclusters out of range")
+    model.unit_metaclusters_ = units.astype(np.int64)
+    model.markers_ = [
+        m if type(m) is int else check_str(m, "marker", limit=10_000) for m in markers
+    ]
+    model.n_features_in_ = d
+    names = meta.get("feature_names_in")
+    if names is not None:
+        if not isinstance(names, list) or len(names) != d:
+            raise ValueError("feature_names_in must list one name per feature")
+        names = [check_str(n, "feature name", limit=10_000) for n in names]
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+    model.cofactors_ = check_array(arrays, "cofactors", "cofactors", "f", (d,), False)
+    if model.cofactors_ is not None and not np.all(model.cofactors_ > 0):
+        raise ValueError("cofactors must be positive")
     return model

@@ -187,6 +187,12 @@ def _training_part(path, rows, markers, names):
 
 
 def _write_csv(table, path):
-    tmp = path.with_suffix(".csv.tmp")
-    table.to_csv(tmp, float_format="%.6g")
-    tmp.replace(path)
+    """``table`` as CSV through the atomic helper; text cells formula-safe."""
+    from somkit._atomic import atomic_write
+    from somkit._text import csv_cell
+
+    table = table.rename(index=csv_cell, columns=csv_cell)
+    for axis in (table.index, table.columns):
+        axis.names = [csv_cell(n) for n in axis.names]
+    with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
+        table.to_csv(fh, float_format="%.6g")

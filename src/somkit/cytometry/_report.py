@@ -131,8 +131,9 @@ def write_report(flowsom, X_train, abundances, medians, directory, *, settings=N
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
+    from somkit._atomic import atomic_write
+
     path = directory / "index.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(page)
     return path

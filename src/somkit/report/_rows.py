@@ -6,6 +6,8 @@ import csv
 
 import numpy as np
 
+from somkit._text import csv_cell
+
 #: Names of the grid coordinate columns, by number of grid dimensions (as
 #: ``somkit predict`` writes them).
 COORD_NAMES = {1: ("position",), 2: ("row", "col"), 3: ("row", "col", "layer")}
@@ -57,7 +59,7 @@ def write_rows(path, data, grid, bmu, distance, outlier, clusters):
         labels = np.asarray(labels, dtype=object)
     dist = [f"{d:.6g}" for d in np.asarray(distance, dtype=np.float64).tolist()]
     columns = [
-        [_text(v) for v in ids.tolist()],
+        [csv_cell(_text(v)) for v in ids.tolist()],
         np.asarray(bmu).tolist(),
         *(c.tolist() for c in cols),
         (np.asarray(clusters) + 1).tolist(),
@@ -65,7 +67,7 @@ def write_rows(path, data, grid, bmu, distance, outlier, clusters):
         np.asarray(outlier, dtype=np.int8).tolist(),
     ]
     if labels is not None:
-        columns.append([_text(v) for v in labels.tolist()])
+        columns.append([csv_cell(_text(v)) for v in labels.tolist()])
     with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
@@ -78,5 +80,7 @@ def write_table(path, rows):
     from somkit._atomic import atomic_write
 
     with atomic_write(path, "w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
+        csv.writer(fh, lineterminator="\n").writerows(
+            [csv_cell(v) for v in row] for row in rows
+        )
     return path
