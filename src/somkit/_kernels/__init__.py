@@ -30,7 +30,13 @@ from somkit._kernels._layered import (
     pairwise_distances,
 )
 from somkit._kernels._moments import moments
-from somkit._kernels._search import Codebook, Factored, te_limit
+from somkit._kernels._search import (
+    Codebook,
+    Factored,
+    masked_tolerance,
+    score_tolerance,
+    te_limit,
+)
 from somkit._kernels._smooth import DENSE_UNITS, smooth
 from somkit._kernels._threads import blas_single_thread, n_workers, reuse_buffers
 
@@ -46,12 +52,14 @@ __all__ = [
     "chunk_rows",
     "distances",
     "iter_chunks",
+    "masked_tolerance",
     "minibatch_sums",
     "moments",
     "n_workers",
     "normalize_rows",
     "pairwise_distances",
     "reuse_buffers",
+    "score_tolerance",
     "smooth",
     "te_limit",
 ]

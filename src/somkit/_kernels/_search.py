@@ -28,8 +28,8 @@ from somkit._kernels._distances import chunk_rows, normalize_rows, pairwise_dist
 from somkit._kernels._numba import (
     accumulate,
     finish_rows,
-    pair_distances,
     top2_direct,
+    top2_exact,
 )
 from somkit._kernels._threads import (
     THREAD_WORK,
@@ -84,6 +84,116 @@ class Factored:
         return Factored(self.offset, self.coords, self.comps, scale)
 
 
+#: Confidence factor of the probabilistic rounding bound of
+#: :func:`score_tolerance`.
+LAMBDA = 10.0
+
+
+def gamma_bound(n, u):
+    """Relative error bound of an ``n``-term inner product in roundoff ``u``."""
+    worst = n * u / (1 - n * u) if n * u < 1 else math.inf
+    likely = math.expm1(LAMBDA * math.sqrt(n) * u + n * u * u / (1 - u))
+    return min(worst, likely)
+
+
+def score_tolerance(Ws, precision, shifted, thin=None, terms=None):
+    """``(b, c)``: the candidate band ``b r + c`` of the exact top-2 search.
+
+    Twice a bound on the gap between the GEMM score of a row ``x`` for any
+    unit and the exact value it stands for, with ``r`` the norm of
+    ``x - s`` (see :func:`somkit._kernels._numba.top2_exact`): every unit
+    whose score is within the band of the runner-up's may be among the two
+    best in exact arithmetic. An inner product of ``n`` terms in unit
+    roundoff ``u`` errs by at most ``g(n)`` times the sum of its terms'
+    magnitudes, ``g(n)`` the smaller of ``gamma_n = n u / (1 - n u)``, the
+    worst case (Higham, *Accuracy and Stability of Numerical Algorithms*,
+    2nd ed., 2002, sec. 3.1), and ``exp(LAMBDA sqrt(n) u + n u^2 / (1 - u))
+    - 1``, which holds with probability at least
+    ``1 - 2 n exp(-LAMBDA^2 (1 - u)^2 / 2)`` when rounding errors are
+    independent and of mean zero (Higham and Mary, "A new approach to
+    probabilistic rounding error analysis", SIAM J. Sci. Comput. 41(5),
+    2019): below 1e-15 for ``LAMBDA = 10`` and a million features; the
+    smaller of the two from about 100 features on. With ``w`` the largest
+    unit norm (Cauchy-Schwarz bounds the magnitudes):
+
+    * euclidean (``shifted``), scores ``[x - s, 1] @ [-2 (w - s); ||w -
+      s||^2]`` with the squared norms rounded once from float64: the
+      product, ``g(d + 1) (2 r w + (1 + u) w^2)``, the norms, ``u w^2``,
+      and the rounding of ``x - s`` and ``w - s``, ``4 u r w + (2 u + u^2)
+      w^2``;
+    * dot and cosine, scores ``x @ -w``: ``g(d) r w``;
+    * ``thin = (basis_norms, coef_aug)``: scores from a factored codebook,
+      ``[(x - s) @ basis^T, 1] @ coef_aug``: ``(g(d) + g(q + 1) + 3 u)
+      (r Cmax + Bmax)`` with ``Cmax = max_j sum_k |coef_kj| ||basis_k||``
+      and ``Bmax`` the largest norm term, plus the gap between the float64
+      factors and the stored codebook, ``2 u (r + w) w + u^2 w^2``.
+
+    Parameters
+    ----------
+    Ws : ndarray (n_units, n_features), float64
+        The codebook as the scores see it (minus the shift ``s`` if any).
+    precision : numpy dtype or float
+        Precision of the scores: a dtype, or the unit roundoff itself.
+    shifted : bool
+        Euclidean scores (else dot / cosine).
+    terms : int, optional
+        Terms of the euclidean product (default ``d + 1``; the search of rows
+        with holes multiplies ``[x0 | mask] @ [-2 w; w^2]``: ``2 d``).
+
+    Examples
+    --------
+    >>> b, c = score_tolerance(np.eye(2), np.float64, True)
+    >>> bool(0 < b < 1e-14 and 0 < c < 1e-14)
+    True
+    """
+    w = float(np.sqrt(np.max(np.einsum("ij,ij->i", Ws, Ws), initial=0.0)))
+    if isinstance(precision, float):
+        u = precision
+    else:
+        u = float(np.finfo(precision).eps) / 2
+    d = Ws.shape[1]
+    if thin is None:
+        if not shifted:
+            return np.array([2 * gamma_bound(d, u) * w, 0.0])
+        g = gamma_bound(d + 1 if terms is None else terms, u)
+        return 2 * np.array(
+            [(2 * g + 4 * u) * w, (g * (1 + u) + 3 * u + u * u) * w * w]
+        )
+    norms, coef_aug = thin
+    q = len(norms)
+    cmax = float(np.max(np.abs(coef_aug[:q]).T @ norms, initial=0.0))
+    bmax = float(np.max(np.abs(coef_aug[q]), initial=0.0))
+    k = gamma_bound(d, u) + gamma_bound(q + 1, u) + 3 * u
+    return 2 * np.array([k * cmax + 2 * u * w, k * bmax + (2 * u + u * u) * w * w])
+
+
+def masked_tolerance(Ws, precision, metric):
+    """The band of :func:`score_tolerance` for the scores of rows with holes.
+
+    euclidean: ``2 d`` terms (``[x0 | mask] @ [-2 w; w^2]``); dot: as
+    without holes (``r`` = the observed norm, full-codebook product);
+    cosine ranks by the ratio ``x0.w / |w_obs|``, within ``(1.5 g(d) + 3 u)
+    r`` of exact. ``Ws``, ``precision``: as for :func:`score_tolerance`.
+
+    Examples
+    --------
+    >>> b, c = masked_tolerance(np.eye(2), np.float32, "cosine")
+    >>> bool(0 < b < 1e-5 and c == 0)
+    True
+    """
+    u = (
+        precision
+        if isinstance(precision, float)
+        else float(np.finfo(precision).eps) / 2
+    )
+    d = Ws.shape[1]
+    if metric == "euclidean":
+        return score_tolerance(Ws, u, True, terms=2 * d)
+    if metric == "cosine":
+        return np.array([2 * (1.5 * gamma_bound(d, u) + 3 * u), 0.0])
+    return score_tolerance(Ws, u, False)
+
+
 class Codebook:
     """A codebook prepared for repeated BMU searches in one metric.
 
@@ -100,6 +210,7 @@ class Codebook:
             W = normalize_rows(W)
         self.W = W
         self.proj = self.coef = None
+        coef_aug = None
         self.n_units = W.shape[0]
         self.shift = None
         if metric == "euclidean":
@@ -110,7 +221,8 @@ class Codebook:
             d = W.shape[1]
             self.Wt_aug = np.empty((d + 1, W.shape[0]), dtype=W.dtype)
             np.multiply(Ws.T, -2, out=self.Wt_aug[:d])
-            np.einsum("ij,ij->i", Ws, Ws, out=self.Wt_aug[d])
+            Ws64 = Ws.astype(np.float64)
+            self.Wt_aug[d] = np.einsum("ij,ij->i", Ws64, Ws64)
             self.Wt = self.Wt_aug[:d]  # a contiguous view
             self.bias = self.Wt_aug[d]
         elif self.gemm:
@@ -132,6 +244,15 @@ class Codebook:
                 coef_aug = np.vstack([-coef.T, np.zeros((1, len(coef)))])
             self.proj = np.ascontiguousarray(basis.T, dtype=W.dtype)
             self.coef = np.ascontiguousarray(coef_aug, dtype=W.dtype)
+        self.tol = None
+        if self.gemm:
+            Ws = W.astype(np.float64)
+            if self.shift is not None:
+                Ws = (W - self.shift).astype(np.float64)
+            thin = None
+            if self.proj is not None:
+                thin = (np.linalg.norm(basis, axis=1), coef_aug)
+            self.tol = score_tolerance(Ws, W.dtype, self.shift is not None, thin)
 
     def masked_weights(self):
         """The right-hand side of the masked products (built once).
@@ -151,13 +272,14 @@ class Codebook:
                 self._masked = np.ascontiguousarray(np.square(self.W).T)
         return self._masked
 
-    def winner_distance(self, C, idx):
-        """Distance of each row of ``C`` to its unit ``idx`` (float64)."""
-        out = np.empty(len(C))
-        pair_distances(
-            np.ascontiguousarray(C), self.W, np.asarray(idx), self.metric_id, out
-        )
-        return out
+    def masked_tol(self):
+        """The band of :func:`masked_tolerance` for this codebook (built once)."""
+        if getattr(self, "_masked_tol", None) is None:
+            Ws = self.W if self.shift is None else self.W - self.shift
+            self._masked_tol = masked_tolerance(
+                Ws.astype(np.float64), self.W.dtype, self.metric
+            )
+        return self._masked_tol
 
 
 _NO_SUMS = np.zeros((0, 1))
@@ -182,7 +304,6 @@ class _Worker:
         self.P = None  # projections of a chunk for factored codebooks
         self.dist = np.empty(rows)
         self.ones = np.ones(rows)
-        self.arange = np.arange(rows)
         m = cb.n_units
         self.sums = np.zeros((m, d)) if accumulate else _NO_SUMS
         self.wsum = np.zeros(m if accumulate else 0)
@@ -358,30 +479,28 @@ def scan(
                 np.subtract(C, cb.shift, out=s.Cs[:r, :d])
                 Cs = s.Cs[:r, :d]
             if cb.gemm:
-                # scores in place, then numpy's SIMD argmin (first = lowest
-                # index on ties); the winner masked for the runner-up
+                # scores in place; they shortlist, float64 distances decide
                 if nan is not None:
                     S = _masked_scores(cb, s, C, nan, r)
+                    X0 = s.Cm[:r, :d]  # the shifted chunk, holes at 0
+                    tol = cb.masked_tol()
                 else:
                     S = _scores(cb, s, C, Cs, r, dtype)
-                np.argmin(S, axis=1, out=i1)
-                if second:
-                    S[s.arange[:r], i1] = np.inf
-                    np.argmin(S, axis=1, out=i2)
-                else:
-                    i2[...] = i1
+                    X0, tol = Cs, cb.tol
+                holes = nan is not None
+                top2_exact(
+                    S, C, X0, cb.W, cb.metric_id, second, tol, i1, i2, dist, holes
+                )
             else:
-                top2_direct(C, cb.W, cb.metric_id, i1, i2, nan is not None)
+                top2_direct(C, cb.W, cb.metric_id, i1, i2, dist, nan is not None)
             sw = s.ones[:r] if sw_all is None else sw_all[a:b]
             holes = nan is not None
             s.holes |= holes and accumulate
             q, t, w = finish_rows(
                 C,
-                cb.W,
                 i1,
                 i2,
                 sw,
-                cb.metric_id,
                 dist,
                 s.sums,
                 s.wsum2 if holes else s.wsum[:, None],
@@ -577,6 +696,7 @@ def distances(X, W, metric, *, batch_size=None):
 
 
 __all__ = [
+    "LAMBDA",
     "Codebook",
     "Factored",
     "accumulate",
@@ -584,6 +704,8 @@ __all__ = [
     "bmu",
     "bmu_stats",
     "distances",
+    "masked_tolerance",
     "minibatch_sums",
     "scan",
+    "score_tolerance",
 ]
