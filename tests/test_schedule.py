@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 from test_core import ref_batch_epoch, ref_grid_distances
+from test_missing import holes
+from test_missing import ref_batch_epoch as ref_masked_epoch
 
 import somkit._rules as rules
 from somkit import SOM
@@ -124,6 +126,24 @@ def test_full_schedule_equals_ten_explicit_epochs(small_rule):
     a = SOM((3, 4), schedule="full", random_state=0).fit(X)
     b = SOM((3, 4), n_epochs=10, random_state=0).fit(X)
     np.testing.assert_array_equal(a.codebook_, b.codebook_)
+
+
+def test_default_schedule_with_holes_replays_the_plan(small_rule):
+    # missing="ignore": the same subsample and PCA (observed moments), then
+    # the loop-written batch rule over observed values on each epoch's rows
+    X = holes(_data(), 0.2, seed=2)
+    som = SOM((3, 4), dtype="float64", missing="ignore", random_state=7).fit(X)
+    plan = rules.auto_schedule((3, 4), len(X))
+    assert min(plan.rows) < len(X)
+    rng = np.random.default_rng([7, 0])
+    idx = rng.choice(len(X), size=plan.subsample, replace=False)
+    be = resolve("numpy", X, missing="ignore")
+    W, _ = init_codebook(X[idx], som.grid_, "pca", rng, None, be)
+    for t, rows in enumerate(plan.rows):
+        Xe = X if rows == len(X) else X[idx][:rows]
+        W = ref_masked_epoch(Xe, W, som.grid_, plan.radius(t, 22), "euclidean")
+    np.testing.assert_allclose(som.codebook_, W, rtol=1e-9, atol=1e-9)
+    assert som.history_["rows"] == list(plan.rows) and som.n_full_passes_ == 3
 
 
 def test_subsampled_epochs_on_a_memmap(small_rule, tmp_path):
