@@ -72,3 +72,19 @@ def test_scorer_takes_a_pipeline():
     som = model[-1]
     Z = model[:-1].transform(X)
     assert metrics.map_error_scorer(model, X) == pytest.approx(-_reference(som, Z))
+
+
+def test_map_error_with_holes():
+    # rows with holes: the one-unit map is the per-feature observed mean,
+    # which one batch epoch of a one-unit map also reaches
+    X = _cube(300, 4)
+    X[np.random.default_rng(5).random(X.shape) < 0.15] = np.nan
+    X[np.isnan(X).all(axis=1), 0] = 0.5
+    kw = dict(dtype="float64", missing="ignore", random_state=0)
+    som = SOM((5, 6), **kw).fit(X)
+    one = SOM(1, n_epochs=1, **kw).fit(X)
+    np.testing.assert_allclose(one.codebook_[0], np.nanmean(X, axis=0))
+    expected = metrics.quantization_error(som, X) / metrics.quantization_error(
+        one, X
+    ) + metrics.topographic_error(som, X)
+    assert metrics.map_error(som, X) == pytest.approx(expected, rel=1e-12)

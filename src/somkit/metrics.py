@@ -112,28 +112,26 @@ def map_error(model, X, adjacency="edges", sample_weight=None):
     >>> bool(map_error(large, X) < map_error(small, X))  # fits the data better
     True
     """
-    som, Xp, backend, sw = _prepare(model, X, sample_weight)
-    if som.grid_.n_units < 2:
-        stats = backend.stats(Xp, som.codebook_, som.metric, sample_weight=sw)
-        stats["te_sum"] = 0.0
-    else:
-        stats = backend.stats(
-            Xp,
-            som.codebook_,
-            som.metric,
-            sample_weight=sw,
-            grid=som.grid_,
-            adjacency=adjacency,
-            batch_size=som.batch_size,
-        )
-    # the one-unit map: its unit at the weighted mean (one batch pass)
-    W = np.asarray(som.codebook_)
-    sums, wsum, _ = backend.batch_sums(Xp, W[:1], som.metric, sw)
-    center = backend.to_numpy(sums) / max(float(backend.to_numpy(wsum)[0]), 1e-300)
-    one = backend.stats(Xp, center.astype(W.dtype), som.metric, sample_weight=sw)
+    from somkit._model import to_map_space, unwrap
+    from somkit._registry import ADJACENCIES, check_choice
+
+    check_choice("adjacency", adjacency, ADJACENCIES)
+    som, _ = unwrap(model)
+    Xm = to_map_space(model, X)
+    pair = None if som.grid_.n_units < 2 else adjacency
+    stats = som._quality(Xm, sample_weight, pair)
+    # the one-unit map: its unit at the (weighted, per-feature observed)
+    # mean, from one float64 batch pass
+    _, Xp, backend, sw = _prepare(model, X, sample_weight)
+    metric = search_metric(som)
+    W = np.zeros((1, som.codebook_.shape[1]))
+    sums, wsum, _ = backend.batch_sums(Xp, W, metric, sw)
+    sums, wsum = backend.to_numpy(sums), backend.to_numpy(wsum)
+    center = sums / np.maximum(np.reshape(wsum, (1, -1)), 1e-300)
+    one = backend.stats(Xp, center, metric, sample_weight=sw)
     qe = float(stats["qe_sum"]) / float(stats["weight"])
     qe1 = float(one["qe_sum"]) / float(one["weight"])
-    te = float(stats["te_sum"]) / float(stats["weight"])
+    te = float(stats.get("te_sum", 0.0)) / float(stats["weight"])
     return (qe / qe1 if qe1 > 0 else 0.0) + te
 
 
