@@ -342,7 +342,9 @@ default="pca"
             rows=rows,
         )
 
-    def _initialize(self, X, sample_weight, dtype, rng, backend, scaling, rows=None):
+    def _initialize(
+        self, X, sample_weight, dtype, rng, backend, scaling=None, rows=None
+    ):
         """Codebook and factors (from ``rows=(X, w)`` if given), layers on X."""
         from somkit._init import init_codebook
 
