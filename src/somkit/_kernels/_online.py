@@ -39,7 +39,7 @@ from somkit._kernels._numba import (
     keep_two,
     sample_distance,
 )
-from somkit._kernels._search import gamma_bound
+from somkit._kernels._tolerance import gamma_bound
 from somkit._neighborhood import TOLERANCE
 from somkit._registry import NEIGHBORHOOD_ID
 
