@@ -43,6 +43,10 @@ import traceback
 from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import defaults  # noqa: E402  (benchmarks/defaults.py: the defaults protocol)
+import plots  # noqa: E402  (benchmarks/plots.py: time-vs-QE figures)
+
 SCRATCH = os.path.join(HERE, "_scratch")
 SEED = 0
 
@@ -92,8 +96,11 @@ def make_data(spec):
 
 
 class Lib:
-    def __init__(self, name, package, kind, fit, about, cost=(0.0, 0.0)):
+    def __init__(self, name, package, kind, fit, about, cost=(0.0, 0.0), epochs=0):
         self.name = name
+        # epochs of the library's own protocol: 0 = the workload's (common
+        # protocol), None = the library's default (somkit_default)
+        self.epochs = epochs
         self.package = package  # distribution name (for versions / "missing")
         self.kind = kind  # batch / online / minibatch
         self.fit = fit
@@ -133,8 +140,11 @@ def somkit_params(grid, epochs, algorithm, device=None):
     )
 
 
-def xpysom_params(grid, n_features, xp):
-    """XPySom's settings for the common protocol (CPU and GPU benchmarks)."""
+def xpysom_params(grid, n_features, xp, std_coeff=1.0):
+    """XPySom's settings for the common protocol (CPU and GPU benchmarks).
+
+    ``std_coeff=0.5`` (XPySom's default) is its own protocol (xpysom_default).
+    """
     rows, cols = grid
     return dict(
         x=rows,
@@ -146,7 +156,7 @@ def xpysom_params(grid, n_features, xp):
         learning_rateN=0.01,
         decay_function="linear",
         neighborhood_function="gaussian",
-        std_coeff=1.0,  # the default 0.5 halves the gaussian's width
+        std_coeff=std_coeff,  # the default 0.5 halves the gaussian's width
         topology="rectangular",
         activation_distance="euclidean",
         random_seed=SEED,
@@ -216,7 +226,7 @@ def fit_minisom(X, grid, epochs, frac, method):
     )
 
 
-def fit_xpysom(X, grid, epochs, frac, xp_name="numpy"):
+def fit_xpysom(X, grid, epochs, frac, xp_name="numpy", std_coeff=1.0):
     import numpy as np
 
     with contextlib.redirect_stdout(io.StringIO()):
@@ -226,7 +236,7 @@ def fit_xpysom(X, grid, epochs, frac, xp_name="numpy"):
     else:
         xp = np
     rows, cols = grid
-    som = XPySom(**xpysom_params(grid, X.shape[1], xp))
+    som = XPySom(**xpysom_params(grid, X.shape[1], xp, std_coeff))
     som.pca_weights_init(X)
     ep = _epochs(epochs, frac)
     wall, cpu, _ = _clock(lambda: som.train(X, ep))
@@ -238,7 +248,7 @@ def fit_xpysom(X, grid, epochs, frac, xp_name="numpy"):
         seconds=wall,
         cpu_seconds=cpu,
         work=ep / epochs,
-        params=dict(xp=xp_name, n_parallel=som._n_parallel, std_coeff=1.0),
+        params=dict(xp=xp_name, n_parallel=som._n_parallel, std_coeff=std_coeff),
     )
 
 
@@ -434,8 +444,36 @@ LIBS = {
             "xpysom",
             "batch",
             fit_xpysom,
-            "XPySom(xp=numpy).train: batch rule, GEMM BMU search",
+            "XPySom(xp=numpy).train: batch rule, GEMM BMU search; common protocol "
+            "(std_coeff=1.0, the kernel width every library gets)",
             cost=(8e-6, 7e-11),
+        ),
+        Lib(
+            "somkit_default",
+            "somkit",
+            "batch",
+            defaults.fit_somkit_default,
+            "somkit defaults: SOM(grid, random_state=0).fit(X), nothing else set",
+            epochs=None,
+        ),
+        Lib(
+            "xpysom_default",
+            "xpysom",
+            "batch",
+            lambda *a: fit_xpysom(*a, std_coeff=0.5),
+            "XPySom's own protocol: PCA init, sigma half the grid -> 1, lr 0.5 -> "
+            "0.01, linear decay, default std_coeff=0.5, 10 epochs",
+            cost=(8e-6, 7e-11),
+            epochs=10,
+        ),
+        Lib(
+            "minisom_random_20",
+            "minisom",
+            "online",
+            lambda *a: fit_minisom(*a, "train_random"),
+            "MiniSom.train_random, sigma half the grid -> 1, 20 epochs of steps",
+            cost=(7e-5, 4.5e-9),
+            epochs=20,
         ),
         Lib(
             "somoclu",
@@ -503,6 +541,9 @@ GPU_LIBS = {
 }
 ALL_LIBS = {**LIBS, **GPU_LIBS}
 DEFAULT_LIBS = [
+    "somkit_default",
+    "xpysom_default",
+    "minisom_random_20",
     "somkit_batch",
     "somkit_online",
     "somkit_minibatch",
@@ -514,7 +555,8 @@ DEFAULT_LIBS = [
     "susi_online",
     "susi_batch",
 ]
-PEERS = [n for n in DEFAULT_LIBS if not n.startswith("somkit")]
+#: peers under the common protocol (the "fastest peer" is one of them)
+PEERS = [n for n in DEFAULT_LIBS if not n.startswith("somkit") and LIBS[n].epochs == 0]
 IMPORTS = {
     "somkit": "somkit",
     "minisom": "minisom",
@@ -826,7 +868,9 @@ def run_workload(name, args, doc):
             w["results"].append(rec)
             print(f"   {lib_name:22s} missing", flush=True)
             continue
-        est, peak = estimate(lib, n, d, m, spec["epochs"])
+        ep = spec["epochs"] if lib.epochs == 0 else lib.epochs
+        rec["epochs"] = ep
+        est, peak = estimate(lib, n, d, m, ep or 10)
         frac = shortened_fraction(est, args.budget)
         if peak > args.mem_limit_gb * 2**30:
             rec.update(
@@ -846,7 +890,7 @@ def run_workload(name, args, doc):
                 lib=lib_name,
                 data=path,
                 grid=[rows, cols],
-                epochs=spec["epochs"],
+                epochs=ep,
                 frac=frac,
                 codebook=cb_path,
                 repeat=args.repeat,
@@ -890,14 +934,14 @@ def run_workload(name, args, doc):
 
 
 def finish_ratios(w):
-    peers = [
-        r for r in w["results"] if r.get("full_s") and not r["lib"].startswith("somkit")
-    ]
+    peers = [r for r in w["results"] if r.get("full_s") and r["lib"] in PEERS]
     fast = min(peers, key=lambda r: r["full_s"]) if peers else None
     w["fastest_peer"] = fast["lib"] if fast else None
     for r in w["results"]:
         if r.get("full_s"):
-            r["ratio_floor"] = r["full_s"] / w["floor_s"]
+            # the protocol's own epochs (somkit_default: those it ran)
+            ep = r.get("epochs") or w["epochs"]
+            r["ratio_floor"] = r["full_s"] / (w["gemm_s"] * ep)
             if fast:
                 r["vs_fastest"] = fast["full_s"] / r["full_s"]
 
@@ -1092,6 +1136,8 @@ def _speed(r):
 
 def write_markdown(doc, path):
     m = doc["machine"]
+    stem = os.path.splitext(os.path.basename(path))[0]
+    figures = plots.write_all(doc, os.path.dirname(path), stem)
     L = ["# somkit benchmark", ""]
     L.append(
         f"Generated {m['when']} by `benchmarks/run.py"
@@ -1123,14 +1169,17 @@ def write_markdown(doc, path):
     )
     L.append("")
     L.append(
-        "Columns: **fit s** = wall time of the training call (median of "
+        "Columns: **ep** = epochs of the run (the workload's under the common "
+        "protocol; the library's own under the defaults protocol: somkit_default, "
+        "xpysom_default, minisom_random_20); **fit s** = wall time of the training "
+        "call (median of "
         f"{doc['settings']['repeat']} runs when a run takes under "
         f"{doc['settings']['repeat_below']:g} s, else one run); **full s** = fit s "
         "extrapolated to the full work for runs that were shortened to fit the time "
         "budget; **x floor** = full s / (one float32 (N x D)@(D x n_units) GEMM x "
-        "epochs); **speed-up** = fastest peer's full s / full s (above 1: faster "
-        "than every peer); **QE** = mean distance to the BMU; **TE** / **TE8** = "
-        "share of samples whose two best units are not neighbours (4- / "
+        "ep); **speed-up** = fastest common-protocol peer's full s / full s (above "
+        "1: faster than every peer); **QE** = mean distance to the BMU; **TE** / "
+        "**TE8** = share of samples whose two best units are not neighbours (4- / "
         "8-neighbourhood); QE and TE come from `somkit.metrics` applied to every "
         "library's codebook; **RSS** = peak RSS of the child process (Python, "
         "library, data); **+fit** = peak minus the level before training; **cpu** "
@@ -1141,6 +1190,7 @@ def write_markdown(doc, path):
     if doc.get("headline"):
         L.extend(doc["headline"])
         L.append("")
+    L.extend(defaults.headline(doc, _ordered, _f))
     for w in _ordered(doc):
         L.append(
             f"## {w['name']}: {w['n']} x {w['d']} on {w['grid'][0]}x{w['grid'][1]}, "
@@ -1155,11 +1205,14 @@ def write_markdown(doc, path):
             f"{w.get('fastest_peer') or '—'}."
         )
         L.append("")
+        if w["name"] in figures:
+            L.append(f"![time vs QE, TE8 as colour: {w['name']}]({figures[w['name']]})")
+            L.append("")
         L.append(
-            "| library | kind | fit s | full s | x floor | speed-up | QE | TE | TE8 "
-            "| RSS MB | +fit | cpu | load | notes |"
+            "| library | kind | ep | fit s | full s | x floor | speed-up | QE | TE "
+            "| TE8 | RSS MB | +fit | cpu | load | notes |"
         )
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in w["results"]:
             plus = (
                 r["peak_rss_mb"] - r["base_rss_mb"]
@@ -1176,7 +1229,8 @@ def write_markdown(doc, path):
                 note = r.get("status", "")
             name = f"**{r['lib']}**" if r["lib"].startswith("somkit") else r["lib"]
             L.append(
-                f"| {name} | {r['kind']} | {_f(r.get('seconds'), '.3g')} "
+                f"| {name} | {r['kind']} | {r.get('epochs') or w['epochs']} "
+                f"| {_f(r.get('seconds'), '.3g')} "
                 f"| {_f(r.get('full_s'), '.3g')} | {_f(r.get('ratio_floor'), '.3g')} "
                 f"| {_speed(r)} | {_f(r.get('qe'), '.4f')} | {_f(r.get('te'), '.3f')} "
                 f"| {_f(r.get('te8'), '.3f')} | {_f(r.get('peak_rss_mb'), '.0f')} "
@@ -1255,6 +1309,11 @@ NOTES = """\
   sigma linear from max(rows, cols) / 2 to 1 (SuSi: its own linear rule), online
   learning rate 0.5 decaying (batch rules have none), PCA initialisation, seed 0.
   XPySom and Somoclu get std_coeff=1.0 (their default 0.5 halves the width).
+- Defaults protocol (somkit_default, xpysom_default, minisom_random_20, see
+  benchmarks/defaults.py): each library as its user runs it; somkit with only
+  the grid and the seed set, XPySom with its default std_coeff=0.5 and 10
+  epochs, MiniSom train_random with 20 epochs of steps. They are not
+  candidates for the "fastest peer".
 - Online learners get epochs x N single-sample updates; batch learners `epochs`
   passes; minibatch learners (somkit_minibatch, torchsom) batches of 256.
 - What is timed: somkit's whole `SOM.fit` (PCA initialisation, the epochs and

@@ -117,7 +117,7 @@ def _estimators(task):
 
 def _auto_shape(X, units_per_root):
     """The auto grid of the supervised estimators for (standardised) X."""
-    from somkit._som import auto_grid
+    from somkit._rules import auto_grid
 
     n = len(X)
     return auto_grid(X, units_per_root=units_per_root, min_units=4, max_units=n)

@@ -7,7 +7,7 @@ from scipy.linalg import eigh
 from somkit import SOM, _init, _kernels
 from somkit._backends.numpy import NumpyBackend
 from somkit._grid import Grid
-from somkit._init import init_codebook
+from somkit._init import init_codebook, make_grid
 from somkit._kernels._threads import balanced_rows
 
 NUMPY = NumpyBackend()
@@ -39,6 +39,7 @@ def test_factored_first_pass_matches_full_pass(data, metric, shape, topology, pe
     som = SOM(grid=shape, topology=topology, periodic=periodic, metric=metric)
     som._check_params()
     rng = np.random.default_rng(0)
+    som.grid_ = make_grid(som, data, None, NUMPY)
     W, factored = som._initialize(data, None, np.float32, rng, NUMPY)
     assert factored is not None
     full = _kernels.batch_sums(data, W, metric, grid=som.grid_)
@@ -233,6 +234,7 @@ def test_factored_pass_keeps_lowest_index_ties():
     som = SOM(grid=(1, 6), metric="cosine")
     som._check_params()
     rng = np.random.default_rng(0)
+    som.grid_ = make_grid(som, X, None, NUMPY)
     W, factored = som._initialize(X, None, np.float32, rng, NUMPY)
     full = _kernels.batch_sums(X, W, "cosine", grid=som.grid_)
     fast = _kernels.batch_sums(X, W, "cosine", grid=som.grid_, factored=factored)

@@ -317,7 +317,8 @@ def test_fitted_som_shows_a_compact_summary_in_jupyter():
     som.fit(X)
     text = som._repr_html_()
     assert som._repr_mimebundle_()["text/html"] == text
-    assert "5x6 rect (30 units)" in text and "batch, 10 epochs" in text
+    # the default schedule: 22 epochs (iris is smaller than its subsample)
+    assert "5x6 rect (30 units)" in text and "batch, 22 epochs" in text
     assert f"QE {som.history_['quantization_error'][-1]:.4g}" in text
     assert "linear from" in text or "constant" in text
     assert len(text) < 6000 and "<script" not in text

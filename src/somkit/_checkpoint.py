@@ -4,10 +4,12 @@ A checkpoint is a model file (``somkit._io``, same validation on reading)
 whose SOM step holds the map *in training*: the codebook in the precision
 and units the computation uses, the schedule position (epochs done, of how
 many), the history so far, the state of the random stream, and a
-fingerprint of the training data. :func:`resume` continues the run from
-there: a run killed (even with SIGKILL) and resumed ends with the same
-codebook as an uninterrupted one. Writes are atomic, so a kill during a
-save leaves the previous checkpoint intact.
+fingerprint of the training data (and, for the default schedule, the
+random state its subsample was drawn from, so it is drawn again).
+:func:`resume` continues the run from there: a run killed (even with
+SIGKILL) and resumed ends with the same codebook as an uninterrupted one.
+Writes are atomic, so a kill during a save leaves the previous checkpoint
+intact.
 
 ``somkit.load`` refuses checkpoints (they are not finished models);
 ``SOM.resume(path, X)`` and ``somkit resume`` read them.
@@ -69,12 +71,17 @@ def fingerprint(X, sample_weight=None):
     return {"n_samples": int(n), "n_features": int(d), "sha256": digest.hexdigest()}
 
 
-def write_checkpoint(ck, som, W, epoch, history, rng, data):
-    """Save the run of ``som`` after ``epoch`` epochs (codebook ``W``)."""
+def write_checkpoint(ck, som, W, position, history, rngs, data):
+    """Save the run of ``som`` after ``epoch`` of ``total`` epochs (codebook
+    ``W``; ``position = (epoch, total)``). ``rngs = (rng, seed)``: the run's
+    random stream and the state the default schedule's subsample was drawn
+    from (None without one)."""
     from somkit._io import encode, write_model
     from somkit._model import _scaler_step
     from somkit._random import rng_state
 
+    epoch, total = position
+    rng, seed = rngs
     arrays = {"codebook": np.asarray(W)}
     scaling = getattr(som, "_scaling_", None)
     state = {
@@ -108,18 +115,20 @@ def write_checkpoint(ck, som, W, epoch, history, rng, data):
     )
     position = {
         "epoch": int(epoch),
-        "total_epochs": int(som.n_epochs),
+        "total_epochs": int(total),
         "every": ck.every,
         "rng": rng_state(rng),
         "data": data,
         "extra": ck.extra,
+        "subsample": seed,
     }
     write_model(ck.path, steps, extra={"checkpoint": position})
 
 
 def read_checkpoint(path):
     """The validated position of a checkpoint: epoch, total_epochs, every,
-    rng, data, extra, and the file's ``steps``."""
+    rng, data, extra, subsample (the random state of the default schedule's
+    subsample, or None), and the file's ``steps``."""
     from somkit._io import read_model
     from somkit._random import BIT_GENERATORS
     from somkit._state import check_dict, check_int
@@ -134,8 +143,11 @@ def read_checkpoint(path):
         total = check_int(ck["total_epochs"], "total_epochs", 1)
         data = check_dict(ck["data"], "data", ("n_samples", "n_features", "sha256"))
         rng = check_dict(ck["rng"], "rng", ("bit_generator",))
-        if rng["bit_generator"] not in BIT_GENERATORS:
-            raise ValueError("unknown random generator")
+        seed = ck.get("subsample")
+        for state in (rng,) if seed is None else (rng, seed):
+            state = check_dict(state, "rng", ("bit_generator",))
+            if state["bit_generator"] not in BIT_GENERATORS:
+                raise ValueError("unknown random generator")
         return {
             "epoch": check_int(ck["epoch"], "epoch", 0, total),
             "total_epochs": total,
@@ -143,6 +155,7 @@ def read_checkpoint(path):
             "rng": rng,
             "data": data,
             "extra": check_dict(ck["extra"], "extra"),
+            "subsample": seed,
             "steps": steps,
         }
     except ValueError as exc:

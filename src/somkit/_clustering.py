@@ -76,9 +76,10 @@ class SOMClustering(ClusterMixin, BaseEstimator):
         An unfitted (or fitted) :class:`somkit.SOM`; it is cloned and fitted
         on ``X``. ``None`` uses a fine map that ends close to the data:
         ``SOM(grid=default_grid(X), radius=default_radius(grid, 0.5))``,
-        about ``8 * sqrt(n_samples)`` units (16 to 1600), 10 batch epochs,
-        PCA initialisation. (The SOM's own default radius ends at 1.5, which
-        pulls units into the gaps between clusters.)
+        about ``8 * sqrt(n_samples)`` units (16 to 1600), 10 batch epochs
+        over every row, PCA initialisation. (The SOM's own default schedule
+        ends at radius 1.0, which pulls units into the gaps between
+        clusters; the explicit radius also keeps every epoch on all rows.)
     linkage : {"ward", "complete", "average", "single"}, default="ward"
         Linkage between groups of units. "ward" (Euclidean, on the codebook
         vectors) suits compact blobs; "single" follows chains of nearby units

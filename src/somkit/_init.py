@@ -6,7 +6,7 @@ import numpy as np
 
 from somkit._registry import INITS
 
-__all__ = ["INITS", "init_codebook", "leading_components"]
+__all__ = ["INITS", "init_codebook", "leading_components", "make_grid"]
 
 #: Above this many features the leading components come from a Lanczos
 #: solver on the implicit covariance instead of a dense features^2 matrix.
@@ -252,3 +252,27 @@ def _initial(X, grid, init, rng, sample_weight, backend):
         lo[unseen] = hi[unseen] = 0.0
         return lo + rng.random((m, d)) * (hi - lo), None
     return np.array(init, dtype=np.float64), None
+
+
+def make_grid(som, X, sample_weight, backend):
+    """The :class:`~somkit._grid.Grid` of ``som``'s parameters on data X.
+
+    ``grid="auto"`` sizes it from X (:func:`somkit._rules.auto_grid`); hex
+    grids get at least two rows, periodic hex grids an even number of rows.
+    """
+    from somkit._grid import Grid
+    from somkit._rules import auto_grid
+
+    shape = som.grid
+    if isinstance(shape, str):
+        if shape != "auto":
+            raise ValueError(
+                "grid must be an int, a tuple of 1 to 3 positive ints or "
+                f"'auto'; got {shape!r}."
+            )
+        shape = auto_grid(X, sample_weight, backend)
+        if som.topology == "hex" and len(shape) == 1:
+            shape = (2, max(1, shape[0] // 2))
+        if som.topology == "hex" and som.periodic and shape[0] % 2:
+            shape = (shape[0] + 1, shape[1])
+    return Grid(shape, som.topology, bool(som.periodic))

@@ -1,5 +1,7 @@
 """Holes in the data (``SOM(missing="ignore")``), imputation, feature scales.
 
+* :func:`validate_array`, :func:`validate_dask`, :func:`check_weight`: the
+  estimator's checks of X and ``sample_weight``;
 * :func:`check_holes`: the estimator's check of X for holes: refused
   (naming ``missing="ignore"``) or, with "ignore", rows without any
   observed feature refused by row number;
@@ -21,7 +23,15 @@ import warnings
 
 import numpy as np
 
-__all__ = ["check_holes", "empty_rows", "impute", "scale_warning", "validate_array"]
+__all__ = [
+    "check_holes",
+    "check_weight",
+    "empty_rows",
+    "impute",
+    "scale_warning",
+    "validate_array",
+    "validate_dask",
+]
 
 #: Feature scales (standard deviations) further apart than this get a warning.
 SCALE_RATIO = 100.0
@@ -85,6 +95,46 @@ def validate_array(est, X, reset):
     except ValueError:
         check("allow-nan")  # raises again unless NaN was the only problem
         raise ValueError(NAN_MESSAGE) from None
+
+
+def validate_dask(est, X, reset):
+    """The checks of :func:`validate_array` a lazy (dask) X allows.
+
+    Its shape and feature count (``reset`` sets ``n_features_in_``), then
+    :func:`check_holes`; values are checked as the passes read them.
+    """
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array, got a {X.ndim}D dask array; reshape your data."
+        )
+    if reset:
+        est.n_features_in_ = int(X.shape[1])
+        if hasattr(est, "feature_names_in_"):
+            del est.feature_names_in_
+    elif X.shape[1] != est.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(est).__name__} is expecting "
+            f"{est.n_features_in_} features as input."
+        )
+    check_holes(X, est.missing)
+    return X
+
+
+def check_weight(sample_weight, n_samples):
+    """``sample_weight`` as float64, non-negative with a positive sum (or None)."""
+    from sklearn.utils.validation import _check_sample_weight
+
+    if sample_weight is None:
+        return None
+    sw = _check_sample_weight(
+        sample_weight,
+        np.empty((n_samples, 0)),
+        dtype=np.float64,
+        ensure_non_negative=True,
+    )
+    if not sw.sum() > 0:
+        raise ValueError("sample_weight must have a positive sum.")
+    return sw
 
 
 def check_holes(X, missing):

@@ -30,6 +30,9 @@ BOUNDED_NEIGHBORHOODS = ("bubble", "cut_gaussian", "triangle", "epanechnikov")
 #: blocks.
 LAYER_METRICS = ("sqeuclidean", "euclidean", "cosine", "manhattan", "tanimoto")
 ALGORITHMS = ("batch", "online", "minibatch")
+#: ``SOM(schedule=...)``: the default rough-then-fine plan, or every epoch
+#: on every row.
+SCHEDULES = ("auto", "full")
 BACKENDS = ("auto", "numpy", "torch", "dask")
 INITS = ("pca", "sample", "random")
 DTYPES = ("float32", "float64")

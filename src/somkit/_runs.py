@@ -14,9 +14,11 @@ import contextlib
 
 import numpy as np
 
+from somkit._missing import check_weight
 from somkit._numeric import choose_scaling
-from somkit._random import rng_from_state
-from somkit._train import run_epochs
+from somkit._random import rng_from_state, rng_state
+from somkit._rules import fit_schedule
+from somkit._train import draw_subsample, run_epochs
 
 #: Share of training samples closer to their unit than the outlier threshold.
 OUTLIER_QUANTILE = 99.0
@@ -32,7 +34,7 @@ class RunsMixin:
         dtype = self._check_params()
         backend = self._backend_for(X, self.algorithm)
         X, Xb = self._validate_X(X, reset=True, backend=backend)
-        sample_weight = self._check_weight(sample_weight, X)
+        sample_weight = check_weight(sample_weight, X.shape[0])
         if fingerprint(X, sample_weight) != ck["data"]:
             raise ValueError(
                 "X is not the data this checkpoint was trained on (different "
@@ -46,8 +48,31 @@ class RunsMixin:
         Z, Zb = self._scaled(X, Xb, dtype)
         run = (sample_weight, backend, rng_from_state(ck["rng"]), saver, X)
         history = state["history_"]
-        left = ck["total_epochs"] - ck["epoch"]
-        self._train(W, Zb, Xb, run, ck["epoch"], left, history, None)
+        n, start, total = X.shape[0], ck["epoch"], ck["total_epochs"]
+        _, epochs, rows = fit_schedule(self.grid_.shape, n, self.get_params())
+        if epochs != total:
+            raise ValueError(
+                f"the checkpoint plans {total} epochs, its parameters {epochs}."
+            )
+        sub, seed = None, ck["subsample"]
+        if seed is not None and any(r < n for r in (rows or ())[start:]):
+            sub, _ = self._subsample(
+                backend, Zb, sample_weight, rows, rng_from_state(seed)
+            )
+        span = (start, total - start, total, rows)
+        self._train(W, Zb, Xb, run, span, history, None, (sub, seed))
+
+    def _subsample(self, backend, Xb, sample_weight, rows, rng):
+        """``(subsample, seed)``: the rows of the default schedule's ordering
+        epochs (:func:`somkit._train.draw_subsample`; None when every epoch
+        reads every row) and the state of ``rng`` they were drawn from (a
+        checkpoint keeps it to draw them again)."""
+        n = Xb.shape[0]
+        if rows is None or min(rows) >= n:
+            return None, None
+        seed = rng_state(rng)
+        size = max(r for r in rows if r < n)
+        return draw_subsample(backend, Xb, sample_weight, size, rng), seed
 
     @classmethod
     def resume(cls, path, X, sample_weight=None, *, verbose=None, callbacks=None):
@@ -72,7 +97,7 @@ class RunsMixin:
         >>> done = SOM.resume(path, X)
         >>> done.n_iter_, bool((done.codebook_ == SOM((4, 4), random_state=0)
         ...     .fit(X).codebook_).all())
-        (10, True)
+        (22, True)
         """
         from somkit._checkpoint import resume
 
@@ -98,29 +123,38 @@ class RunsMixin:
         Z = scaling.forward(X, dtype)
         return Z, (Z if Xb is X else scaling.forward(Xb, dtype))
 
-    def _train(self, W, Zb, Xb, run, start, n_epochs, history, factored):
-        """Train ``n_epochs`` from epoch ``start``, then set the fitted state."""
+    def _train(self, W, Zb, Xb, run, span, history, factored, sub=(None, None)):
+        """Train, then set the fitted state.
+
+        ``span = (start, n_epochs, total, rows)``: ``n_epochs`` epochs from
+        epoch ``start`` of a ``total``-epoch plan whose epochs read ``rows``
+        rows (None: all); ``sub``: :meth:`_subsample`'s result.
+        """
         from somkit._checkpoint import fingerprint, write_checkpoint
 
         sample_weight, backend, rng, saver, X = run
+        start, n_epochs, total, rows = span
         scaling = getattr(self, "_scaling_", None)
-        plan = self._plan(backend, rng)
+        plan = self._plan(backend, rng, total, rows)
         if scaling is not None:
             plan.distance_scale = scaling.distance_factor(self.metric)
         if saver is not None:
             data = fingerprint(X, sample_weight)
             plan.checkpoint_every = saver.every
             plan.checkpoint = lambda W, epoch: write_checkpoint(
-                saver, self, W, epoch, history, rng, data
+                saver, self, W, (epoch, total), history, (rng, sub[1]), data
             )
         W, done = run_epochs(
-            W, Zb, sample_weight, plan, start, n_epochs, history, self, factored
+            W, Zb, sample_weight, plan, start, n_epochs, history, self, factored, sub[0]
         )
         self.history_ = history
         self.n_iter_ = int(start + done)
         self.fit_backend_ = backend.describe()
         self._set_codebook(W if scaling is None else scaling.backward(W))
         self._finish(Xb, sample_weight, backend)
+        # passes over every row: the epochs that read them all, and labels_
+        read = history["rows"][len(history["rows"]) - done :]
+        self.n_full_passes_ = read.count(Xb.shape[0]) + 1
 
     def _finish(self, X, sample_weight, backend):
         idx, dist = self._robust(

@@ -189,9 +189,67 @@ class StepDecay(Schedule):
             raise ValueError(f"{name}: StepDecay.every must be >= 1.")
 
 
+class Piecewise(Schedule):
+    """Straight lines through ``(epochs[i], values[i])``, in epochs.
+
+    Unlike the other schedules it is set in epochs, not as a fraction of the
+    plan: before the first point and after the last the value stays at the
+    first / last value. The default training schedule of ``SOM`` is one
+    (see :func:`somkit._rules.auto_schedule`).
+
+    Examples
+    --------
+    >>> s = Piecewise((0, 4, 5, 6), (10.0, 1.5, 1.5, 1.0))
+    >>> [s(t, 7) for t in (0, 2, 4, 5, 6, 9)]
+    [10.0, 5.75, 1.5, 1.5, 1.0, 1.0]
+    """
+
+    _fields = ("epochs", "values")
+
+    def __init__(self, epochs, values):
+        self.epochs = tuple(float(e) for e in epochs)
+        self.values = tuple(float(v) for v in values)
+
+    def at(self, f, t):
+        return np.interp(t, self.epochs, self.values)
+
+    def params(self):
+        return {"epochs": list(self.epochs), "values": list(self.values)}
+
+    def bounds(self):
+        return min(self.values), max(self.values)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and (self.epochs, self.values) == (
+            other.epochs,
+            other.values,
+        )
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.epochs, self.values))
+
+    def _check(self, name):
+        e, v = np.asarray(self.epochs), np.asarray(self.values)
+        if len(e) == 0 or len(e) != len(v):
+            raise ValueError(
+                f"{name}: Piecewise needs as many epochs as values (at least one)."
+            )
+        if not (np.all(np.isfinite(e)) and np.all(np.isfinite(v)) and np.all(v >= 0)):
+            raise ValueError(f"{name}: Piecewise values must be finite and >= 0.")
+        if np.any(np.diff(e) < 0):
+            raise ValueError(f"{name}: Piecewise epochs must not decrease.")
+
+
 SCHEDULES = {
     cls.__name__: cls
-    for cls in (Constant, LinearDecay, ExponentialDecay, InverseDecay, StepDecay)
+    for cls in (
+        Constant,
+        LinearDecay,
+        ExponentialDecay,
+        InverseDecay,
+        StepDecay,
+        Piecewise,
+    )
 }
 
 
@@ -221,7 +279,8 @@ def as_schedule(value, name, default):
     else:
         raise ValueError(
             f"{name} must be None, a number, a (start, end) pair or a Schedule "
-            f"(LinearDecay, ExponentialDecay, InverseDecay, StepDecay, Constant); "
+            f"(LinearDecay, ExponentialDecay, InverseDecay, StepDecay, Constant, "
+            f"Piecewise); "
             f"got {value!r}."
         )
     sched._check(name)

@@ -19,9 +19,14 @@ from sklearn.utils.validation import (
 )
 
 from somkit._backends import input_kind, resolve
-from somkit._grid import Grid
+from somkit._init import make_grid
 from somkit._layers import LayeredMixin
-from somkit._missing import check_holes, scale_warning, validate_array
+from somkit._missing import (
+    check_weight,
+    scale_warning,
+    validate_array,
+    validate_dask,
+)
 from somkit._numeric import check_batch
 from somkit._registry import (
     ADJACENCIES,
@@ -32,11 +37,12 @@ from somkit._registry import (
     METRICS,
     MISSING,
     NEIGHBORHOODS,
+    SCHEDULES,
     TOPOLOGIES,
     check_choice,
 )
 from somkit._repr import SOMBase
-from somkit._rules import auto_grid, default_radius
+from somkit._rules import FULL_EPOCHS, fit_schedule
 from somkit._rules import make_rng as _rng
 from somkit._runs import RunsMixin
 from somkit._schedules import as_schedule, check_radius, check_rate
@@ -68,17 +74,29 @@ default="euclidean"
     radius : None, float, (start, end) or Schedule, default=None
         Kernel width sigma in grid units. A float is constant, a pair decays
         linearly; ``0`` means winner-only (competitive, k-means-like)
-        learning; values are 0 or at least 0.01. None uses
-        :func:`somkit._rules.default_radius`: linear from a quarter of the
-        largest grid side to 1.5.
+        learning; values are 0 or at least 0.01. None: the default schedule
+        (see ``schedule``), or else :func:`somkit._rules.default_radius`,
+        linear from a quarter of the largest grid side to 1.5.
     learning_rate : float, (start, end) or Schedule, default=(0.5, 0.01)
         Step size of the online and minibatch rules (linear decay for a
         pair), in (0, 1] (a decay may end at 0); ignored by the batch rule.
     algorithm : {"batch", "online", "minibatch"}, default="batch"
         Kohonen's batch map, the sequential rule (numba), or minibatch steps.
-    n_epochs : int, default=10
-        Passes over the data. Online and minibatch advance the schedules per
-        sample / per minibatch, batch per epoch.
+    n_epochs : int or None, default=None
+        Epochs, each a pass over all the data. Online and minibatch advance
+        the schedules per sample / per minibatch, batch per epoch. None: the
+        default schedule (see ``schedule``), or else 10 epochs.
+    schedule : {"auto", "full"}, default="auto"
+        "auto": with ``n_epochs`` and ``radius`` None and the batch rule,
+        train rough-then-fine (:func:`somkit._rules.auto_schedule`): 20
+        ordering epochs, radius from a quarter of the longest side to 1.5,
+        on random subsamples growing to ``max(5000, 4 * n_units)`` rows (a
+        wide kernel averages many samples per unit), then 2 epochs on every
+        row, radius to 1.0 (1.5 with few rows per unit): 3 reads of the data
+        (with the ``labels_`` pass) however large; smaller data get 22
+        epochs on every row. Explicit ``n_epochs``/``radius`` (or another
+        rule) train exactly as set, every epoch on every row; "full": always
+        so (``n_epochs=None``: 10).
     batch_size : int or None, default=None
         Rows per chunk (batch) or per minibatch (minibatch, default 256).
         Memory stays bounded by chunk-sized blocks.
@@ -119,7 +137,8 @@ default="pca"
     verbose : int, default=0
         0 prints nothing; 1 shows a progress bar with QE and radius.
     callbacks : list of callables or None, default=None
-        Called after each epoch as ``cb(som, epoch, logs)``; returning
+        Called after each epoch as ``cb(som, epoch, logs)`` (``logs``: the
+        epoch's ``history_`` row and "n_epochs", the planned count); returning
         ``False`` stops training.
     layers : list of Layer or None, default=None
         Named blocks of columns with their own metric and weight
@@ -144,9 +163,15 @@ default="pca"
         Only when fitted on a frame with string column names.
     history_ : dict of lists
         Per epoch: "epoch", "radius", "learning_rate", "quantization_error",
-        "topographic_error" and "seconds". The errors are measured in the
-        epoch's own BMU searches: batch, on the codebook entering the epoch;
-        online and minibatch, on each sample just before its own step.
+        "topographic_error", "seconds" and "rows" (rows the epoch read: fewer
+        than n_samples in the subsampled epochs of the default schedule).
+        The errors are measured in the epoch's own BMU searches: batch, on
+        the codebook entering the epoch (and its rows); online and
+        minibatch, on each sample just before its own step.
+    n_full_passes_ : int
+        Passes over all training rows of the last ``fit`` / ``partial_fit``:
+        epochs that read every row and the pass that sets ``labels_`` (an
+        init from all rows adds its own: "pca" two, one on dask).
     outlier_threshold_ : float
         99th (weighted) percentile of the training samples' distance to their
         BMU; :meth:`decision_function` is negative beyond it.
@@ -179,7 +204,8 @@ default="pca"
         radius=None,
         learning_rate=(0.5, 0.01),
         algorithm="batch",
-        n_epochs=10,
+        n_epochs=None,
+        schedule="auto",
         batch_size=None,
         init="pca",
         shuffle=True,
@@ -201,6 +227,7 @@ default="pca"
         self.learning_rate = learning_rate
         self.algorithm = algorithm
         self.n_epochs = n_epochs
+        self.schedule = schedule
         self.batch_size = batch_size
         self.init = init
         self.shuffle = shuffle
@@ -225,12 +252,15 @@ default="pca"
             raise ValueError(f"periodic must be True or False, got {self.periodic!r}.")
         if not isinstance(self.shuffle, bool | np.bool_):
             raise ValueError(f"shuffle must be True or False, got {self.shuffle!r}.")
-        if (
+        if self.n_epochs is not None and (
             not isinstance(self.n_epochs, Integral)
             or isinstance(self.n_epochs, bool)
             or self.n_epochs < 1
         ):
-            raise ValueError(f"n_epochs must be an int >= 1, got {self.n_epochs!r}.")
+            raise ValueError(
+                f"n_epochs must be None or an int >= 1, got {self.n_epochs!r}."
+            )
+        check_choice("schedule", self.schedule, SCHEDULES)
         if self.batch_size is not None and (
             not isinstance(self.batch_size, Integral)
             or isinstance(self.batch_size, bool)
@@ -275,21 +305,6 @@ default="pca"
             missing=self.missing,
         )
 
-    def _make_grid(self, X, sample_weight, backend):
-        shape = self.grid
-        if isinstance(shape, str):
-            if shape != "auto":
-                raise ValueError(
-                    "grid must be an int, a tuple of 1 to 3 positive ints or "
-                    f"'auto'; got {shape!r}."
-                )
-            shape = auto_grid(X, sample_weight, backend)
-            if self.topology == "hex" and len(shape) == 1:
-                shape = (2, max(1, shape[0] // 2))
-            if self.topology == "hex" and self.periodic and shape[0] % 2:
-                shape = (shape[0] + 1, shape[1])
-        return Grid(shape, self.topology, bool(self.periodic))
-
     def _validate_X(self, X, reset, backend):
         """Check X; return ``(checked, for_backend)``.
 
@@ -300,49 +315,16 @@ default="pca"
         """
         kind = input_kind(X)
         if kind == "dask":
-            X = self._validate_dask(X, reset)
-            check_holes(X, self.missing)
+            X = validate_dask(self, X, reset)
             return X, X
         if kind == "torch":
-            checked = self._validate_array(X.detach().cpu().numpy(), reset)
+            checked = validate_array(self, X.detach().cpu().numpy(), reset)
             return checked, X if backend.name == "torch" else checked
-        X = self._validate_array(X, reset)
+        X = validate_array(self, X, reset)
         return X, X
 
-    def _validate_array(self, X, reset):
-        return validate_array(self, X, reset)
-
-    def _validate_dask(self, X, reset):
-        if X.ndim != 2:
-            raise ValueError(
-                f"Expected a 2D array, got a {X.ndim}D dask array; reshape your data."
-            )
-        if reset:
-            self.n_features_in_ = int(X.shape[1])
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but SOM is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        return X
-
-    def _check_weight(self, sample_weight, X):
-        if sample_weight is None:
-            return None
-        sw = _check_sample_weight(
-            sample_weight,
-            np.empty((X.shape[0], 0)),
-            dtype=np.float64,
-            ensure_non_negative=True,
-        )
-        if not sw.sum() > 0:
-            raise ValueError("sample_weight must have a positive sum.")
-        return sw
-
     # -------------------------------------------------------------- training
-    def _plan(self, backend, rng):
+    def _plan(self, backend, rng, total, rows=None):
         return TrainPlan(
             grid=self.grid_,
             metric=self._search_metric(train=True),
@@ -350,23 +332,22 @@ default="pca"
             radius=self._radius_schedule_,
             learning_rate=as_schedule(self.learning_rate, "learning_rate", None),
             algorithm=self.algorithm,
-            total_epochs=int(self.n_epochs),
+            total_epochs=int(total),
             batch_size=self.batch_size,
             shuffle=bool(self.shuffle),
             rng=rng,
             backend=backend,
             verbose=int(self.verbose),
             callbacks=list(self.callbacks or []),
+            rows=rows,
         )
 
-    def _initialize(self, X, sample_weight, dtype, rng, backend, scaling=None):
+    def _initialize(
+        self, X, sample_weight, dtype, rng, backend, scaling=None, rows=None
+    ):
+        """Codebook and factors (from ``rows=(X, w)`` if given), layers on X."""
         from somkit._init import init_codebook
 
-        self.grid_ = self._make_grid(X, sample_weight, backend)
-        self._radius_schedule_ = as_schedule(
-            self.radius, "radius", default_radius(self.grid_.shape)
-        )
-        check_radius(self._radius_schedule_)
         init = self.init
         if not isinstance(init, str):
             init = np.asarray(init)
@@ -380,8 +361,9 @@ default="pca"
                 raise ValueError("init array must not contain NaN or inf.")
             if scaling is not None:
                 init = scaling.forward(init, np.float64)
+        Xi, swi = (X, sample_weight) if rows is None else rows
         W, factored = init_codebook(
-            X, self.grid_, init, rng, sample_weight, backend, self.metric
+            Xi, self.grid_, init, rng, swi, backend, self.metric
         )
         return self._fit_layers(X, sample_weight, rng, W).astype(dtype), factored
 
@@ -422,17 +404,36 @@ default="pca"
             saver = as_checkpoint(checkpoint, checkpoint_every)
             backend = self._backend_for(X, self.algorithm)
             X, Xb = self._validate_X(X, reset=True, backend=backend)
-            sample_weight = self._check_weight(sample_weight, X)
+            sample_weight = check_weight(sample_weight, X.shape[0])
             rng = _rng(self.random_state)
             self._warn_scales(X)
             self._scaling_ = self._choose_scaling(X, dtype)
             Z, Zb = self._scaled(X, Xb, dtype)
+            self.grid_ = make_grid(self, Z, sample_weight, backend)
+            plan = fit_schedule(self.grid_.shape, X.shape[0], self.get_params())
+            self._radius_schedule_, epochs, rows = plan
+            check_radius(self._radius_schedule_)
+            sub, seed = self._subsample(backend, Zb, sample_weight, rows, rng)
+            pca = sub is not None and isinstance(self.init, str) and self.init == "pca"
             W, factored = self._initialize(
-                Z, sample_weight, dtype, rng, backend, self._scaling_
+                Z,
+                sample_weight,
+                dtype,
+                rng,
+                backend,
+                self._scaling_,
+                sub if pca else None,
             )
             run = (sample_weight, backend, rng, saver, X)
             self._train(
-                W, Zb, Xb, run, 0, int(self.n_epochs), empty_history(), factored
+                W,
+                Zb,
+                Xb,
+                run,
+                (0, epochs, epochs, rows),
+                empty_history(),
+                factored,
+                (sub, seed),
             )
         return self
 
@@ -440,9 +441,11 @@ default="pca"
         """Run one epoch on X, continuing the schedules where they stopped.
 
         The first call initialises the map from X. Schedules run over
-        ``n_epochs`` calls and then stay at their end values, so a stream of
-        batches can be fed indefinitely; a saved and reloaded map resumes
-        at the same schedule position. Atomic like :meth:`fit`.
+        ``n_epochs`` calls (10 when None) and then stay at their end values,
+        so a stream of batches can be fed indefinitely; a saved and reloaded
+        map resumes at the same schedule position. Every call reads all of
+        its X (the default schedule's subsampling is for ``fit``). Atomic
+        like :meth:`fit`.
 
         Returns
         -------
@@ -453,7 +456,7 @@ default="pca"
             dtype = self._check_params()
             backend = self._backend_for(X, self.algorithm)
             X, Xb = self._validate_X(X, reset=first, backend=backend)
-            sample_weight = self._check_weight(sample_weight, X)
+            sample_weight = check_weight(sample_weight, X.shape[0])
             rng = _rng(self.random_state, getattr(self, "n_iter_", 0))
             if first:
                 self._warn_scales(X)
@@ -464,6 +467,10 @@ default="pca"
             Z, Zb = self._scaled(X, Xb, dtype)
             factored = None
             if first:
+                self.grid_ = make_grid(self, Z, sample_weight, backend)
+                params = {**self.get_params(), "schedule": "full"}
+                self._radius_schedule_ = fit_schedule(self.grid_.shape, 0, params)[0]
+                check_radius(self._radius_schedule_)
                 W, factored = self._initialize(
                     Z, sample_weight, dtype, rng, backend, scaling
                 )
@@ -474,7 +481,8 @@ default="pca"
                 history = {k: list(v) for k, v in self.history_.items()}
                 start = self.n_iter_
             run = (sample_weight, backend, rng, None, X)
-            self._train(W, Zb, Xb, run, start, 1, history, factored)
+            total = self.n_epochs or FULL_EPOCHS
+            self._train(W, Zb, Xb, run, (start, 1, total, None), history, factored)
         return self
 
     def _warn_scales(self, X):

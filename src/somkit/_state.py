@@ -118,20 +118,31 @@ def schedule_from_state(value, name):
     fields = {k: v for k, v in d.items() if k != "kind"}
     if set(fields) != set(cls._fields):
         raise ValueError(f"{name} ({cls.__name__}) needs fields {cls._fields}")
-    sched = cls(**{k: check_float(v, f"{name}.{k}") for k, v in fields.items()})
+
+    def number_or_list(v, key):  # Piecewise: lists of (at most 1024) numbers
+        if isinstance(v, list) and len(v) <= 1024:
+            return [check_float(x, key) for x in v]
+        return check_float(v, key)
+
+    sched = cls(**{k: number_or_list(v, f"{name}.{k}") for k, v in fields.items()})
     sched._check(name)
     return sched
 
 
 def history_from_state(value):
-    """The per-epoch history: known keys, equal lengths, numbers or null."""
+    """The per-epoch history: known keys, equal lengths, numbers or null.
+
+    "rows" (rows read per epoch) may be absent (files written before it).
+    """
     from somkit._train import HISTORY_KEYS
 
-    d = check_dict(value, "history", HISTORY_KEYS)
+    d = check_dict(value, "history", [k for k in HISTORY_KEYS if k != "rows"])
     rows = None
     out = {}
     for key in HISTORY_KEYS:
-        column = d[key]
+        column = d.get(key)
+        if column is None and key == "rows" and isinstance(d["epoch"], list):
+            column = [None] * len(d["epoch"])
         if not isinstance(column, list):
             raise ValueError(f"history {key} must be a list")
         if rows is None:
@@ -141,7 +152,7 @@ def history_from_state(value):
         out[key] = [
             None if v is None else check_float(v, f"history {key}") for v in column
         ]
-        if key == "epoch":
+        if key in ("epoch", "rows"):
             out[key] = [None if v is None else int(v) for v in out[key]]
     return out
 
@@ -174,7 +185,7 @@ def _som_param(key, value):
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be true or false")
         return value
-    if value is None and key in ("random_state", "batch_size", "device"):
+    if value is None and key in ("random_state", "batch_size", "device", "n_epochs"):
         return None
     if key in ("random_state", "n_epochs", "verbose", "batch_size"):
         return check_int(value, key, 1 if key in ("n_epochs", "batch_size") else 0)
@@ -216,6 +227,7 @@ def get_state(som):
         "history": {k: [_plain(v) for v in col] for k, col in som.history_.items()},
         "fit_backend": str(getattr(som, "fit_backend_", "numpy")),
         "scaling": None,
+        "n_full_passes": getattr(som, "n_full_passes_", None),
     }
     arrays = {
         "codebook": np.asarray(som.codebook_),
@@ -262,6 +274,8 @@ def read_state(meta, arrays, partial=False):
         "_scaling_": None,
     }
     out["history_"] = history_from_state(meta.get("history"))
+    if meta.get("n_full_passes") is not None:
+        out["n_full_passes_"] = check_int(meta["n_full_passes"], "n_full_passes", 1)
     names = check_array(arrays, "feature_names_in", "feature names", "U", (d,), False)
     if names is not None:
         out["feature_names_in_"] = names.astype(object)

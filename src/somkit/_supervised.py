@@ -154,7 +154,7 @@ class _SupervisedSOM(BaseEstimator):
     def _grid(self, X, sample_weight, min_units):
         if not (isinstance(self.grid, str) and self.grid == "auto"):
             return self.grid
-        from somkit._som import auto_grid
+        from somkit._rules import auto_grid
 
         n = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         floor = max(4, int(min_units))

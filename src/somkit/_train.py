@@ -11,6 +11,10 @@ once over the backend's primitives:
   towards that minibatch's batch-map target;
 * online: the sequential rule, one sample at a time (numpy backend only).
 
+An epoch reads every row, or, when the plan says so (the default schedule,
+:func:`somkit._rules.auto_schedule`), the first rows of one random
+subsample drawn once per fit (:func:`draw_subsample`).
+
 The driver also keeps work safe: it writes a checkpoint every few epochs
 (``plan.checkpoint``), and Ctrl-C (SIGINT) during training finishes the
 current epoch, warns and returns the map trained so far; a second Ctrl-C
@@ -36,6 +40,7 @@ HISTORY_KEYS = (
     "quantization_error",
     "topographic_error",
     "seconds",
+    "rows",
 )
 #: Rows per call of the online kernel (bounds the presentation-order copy).
 ONLINE_BLOCK = 65536
@@ -70,6 +75,15 @@ class TrainPlan:
     #: ``checkpoint_every`` epochs, when training stops and when interrupted
     checkpoint: object = None
     checkpoint_every: int = 1
+    # rows read by each epoch of the plan (by schedule time); None, or an
+    # epoch past its end: every row
+    rows: tuple | None = None
+
+    def epoch_rows(self, t, n):
+        """Rows that epoch ``t`` reads out of ``n``."""
+        if self.rows is None or t >= len(self.rows):
+            return n
+        return min(int(self.rows[t]), n)
 
 
 class TrainingInterrupted(UserWarning):
@@ -105,6 +119,18 @@ class _CtrlC:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
+
+
+def draw_subsample(be, X, sample_weight, size, rng):
+    """``size`` distinct random rows of X, in random order, in memory.
+
+    Any prefix of the result is a uniform random subsample. The backend reads
+    the rows (sorted reads for memmaps, block by block for dask) and keeps
+    them in its own array type; sample weights follow their rows.
+    """
+    idx = rng.choice(X.shape[0], size=int(size), replace=False)
+    sw = None if sample_weight is None else np.asarray(sample_weight)[idx]
+    return be.rows(X, idx), sw
 
 
 # ----------------------------------------------------------------- the rules
@@ -160,6 +186,7 @@ def run_epochs(
     history,
     som=None,
     factored=None,
+    subsample=None,
 ):
     """Train ``W`` for ``n_epochs`` epochs starting at schedule time ``start_epoch``.
 
@@ -167,6 +194,8 @@ def run_epochs(
     may stop training early). Appends one row per epoch to ``history``.
     ``factored`` (a factored form of the entering ``W``, see
     ``somkit._kernels.Factored``) speeds up the first batch pass.
+    ``subsample`` (from :func:`draw_subsample`) holds the rows of the epochs
+    that ``plan.rows`` does not give every row.
     """
     be = plan.backend
     bar = None
@@ -175,6 +204,9 @@ def run_epochs(
 
         bar = tqdm(total=n_epochs, desc="somkit", unit="epoch", leave=True)
     done = 0
+    n = X.shape[0]
+    for k in HISTORY_KEYS:  # histories from files written before a key existed
+        history.setdefault(k, [None] * len(history["epoch"]))
     Wb = be.asarray(np.array(W, order="C"))
     try:
         with be.training(), _CtrlC() as ctrl_c:
@@ -183,15 +215,22 @@ def run_epochs(
                 sigma = effective_radius(plan.radius(t, plan.total_epochs))
                 rate = plan.learning_rate(t, plan.total_epochs)
                 tic = time.perf_counter()
+                rows = plan.epoch_rows(t, n)
+                Xe, swe = X, sample_weight
+                if rows < n:
+                    Xe = subsample[0][:rows]
+                    swe = None if subsample[1] is None else subsample[1][:rows]
                 if plan.algorithm == "batch":
                     Wb, stats = _batch_epoch(
-                        be, Wb, X, sample_weight, plan, sigma, factored, i == 0
+                        be, Wb, Xe, swe, plan, sigma, factored, i == 0
                     )
                 elif plan.algorithm == "online":
-                    Wb, stats = _online_epoch(be, Wb, X, sample_weight, plan, t)
+                    Wb, stats = _online_epoch(be, Wb, Xe, swe, plan, t)
                 else:
-                    Wb, stats = _minibatch_epoch(be, Wb, X, sample_weight, plan, t)
+                    Wb, stats = _minibatch_epoch(be, Wb, Xe, swe, plan, t)
                 logs = _logs(plan, t, sigma, rate, stats, time.perf_counter() - tic)
+                logs["rows"] = rows
+                logs["n_epochs"] = plan.total_epochs
                 for k in HISTORY_KEYS:
                     history[k].append(logs[k])
                 done += 1

@@ -17,6 +17,8 @@ from somkit._layers import search_metric
 
 __all__ = [
     "distortion",
+    "map_error",
+    "map_error_scorer",
     "quantization_error",
     "topographic_error",
     "trustworthiness",
@@ -58,6 +60,11 @@ def quantization_error(model, X, sample_weight=None):
 def topographic_error(model, X, adjacency="edges", sample_weight=None):
     """Share of samples whose best and second-best units are not adjacent.
 
+    The two best units are those of float64 distances on every backend
+    (float32 scores only shortlist the candidates), so units whose distances
+    to a sample differ below float32's resolution are ordered as in exact
+    arithmetic, ties to the lowest index.
+
     Parameters
     ----------
     adjacency : {"edges", "diagonal"}, default="edges"
@@ -68,6 +75,90 @@ def topographic_error(model, X, adjacency="edges", sample_weight=None):
 
     som, _ = unwrap(model)
     return som.topographic_error(to_map_space(model, X), adjacency, sample_weight)
+
+
+def map_error(model, X, adjacency="edges", sample_weight=None):
+    """Accuracy and order in one number: relative QE plus topographic error.
+
+    ``QE / QE_1 + TE``: the quantization error (mean distance to the best
+    unit) divided by ``QE_1``, that of a map of one unit at the data's
+    (weighted) mean, so the share of the data's spread that the map leaves
+    unexplained, plus the topographic error (share of samples whose two
+    best units are not adjacent; :func:`topographic_error`, Kiviluoto,
+    "Topology preservation in self-organizing maps", ICNN'96, 1996). Both
+    terms lie in [0, 1]; a sample the map misplaces costs as much as the
+    whole spread of a sample. 0 is a perfect, ordered map.
+
+    Adding units lowers the QE term but, once the map has more units than
+    the data can order, raises the TE term as the map folds, so the sum is
+    lowest for a map as large as the data support: use it to choose the
+    map size (:func:`map_error_scorer`), where the estimator's own ``score``
+    (minus the QE) always prefers the largest grid. (Kiviluoto's combined
+    error, the distance from a sample to its second unit along the map,
+    keeps falling as units are added in our measurements, so it cannot
+    choose a size.)
+
+    Parameters
+    ----------
+    adjacency : {"edges", "diagonal"}, default="edges"
+        Neighbours for the topographic error (see :func:`topographic_error`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from somkit import SOM
+    >>> X = np.random.default_rng(0).uniform(size=(500, 3))
+    >>> small, large = (SOM(g, random_state=0).fit(X) for g in [(4, 4), (30, 30)])
+    >>> bool(map_error(large, X) < map_error(small, X))  # fits the data better
+    True
+    """
+    from somkit._model import to_map_space, unwrap
+    from somkit._registry import ADJACENCIES, check_choice
+
+    check_choice("adjacency", adjacency, ADJACENCIES)
+    som, _ = unwrap(model)
+    Xm = to_map_space(model, X)
+    pair = None if som.grid_.n_units < 2 else adjacency
+    stats = som._quality(Xm, sample_weight, pair)
+    # the one-unit map: its unit at the (weighted, per-feature observed)
+    # mean, from one float64 batch pass
+    _, Xp, backend, sw = _prepare(model, X, sample_weight)
+    metric = search_metric(som)
+    W = np.zeros((1, som.codebook_.shape[1]))
+    sums, wsum, _ = backend.batch_sums(Xp, W, metric, sw)
+    sums, wsum = backend.to_numpy(sums), backend.to_numpy(wsum)
+    center = sums / np.maximum(np.reshape(wsum, (1, -1)), 1e-300)
+    one = backend.stats(Xp, center, metric, sample_weight=sw)
+    qe = float(stats["qe_sum"]) / float(stats["weight"])
+    qe1 = float(one["qe_sum"]) / float(one["weight"])
+    te = float(stats.get("te_sum", 0.0)) / float(stats["weight"])
+    return (qe / qe1 if qe1 > 0 else 0.0) + te
+
+
+def map_error_scorer(estimator, X, y=None, sample_weight=None):
+    """Minus :func:`map_error`: a scikit-learn scorer (higher is better).
+
+    Pass it as ``scoring=`` to ``GridSearchCV`` or ``cross_val_score`` to
+    choose the grid (or radius, or epochs) of a SOM or of a Pipeline ending
+    in one: unlike the estimator's own ``score`` (minus the quantization
+    error), it does not always prefer the largest map.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from somkit import SOM
+    >>> X = load_iris().data
+    >>> search = GridSearchCV(
+    ...     SOM(random_state=0),
+    ...     {"grid": [(3, 3), (6, 6)]},
+    ...     scoring=map_error_scorer,
+    ...     cv=3,
+    ... ).fit(X)
+    >>> search.best_params_["grid"] in [(3, 3), (6, 6)]
+    True
+    """
+    return -map_error(estimator, X, sample_weight=sample_weight)
 
 
 def _distortion_part(C, idx, sw, W, grid, neighborhood_name, radius, metric):

@@ -5,6 +5,7 @@ from somkit._schedules import (
     ExponentialDecay,
     InverseDecay,
     LinearDecay,
+    Piecewise,
     Schedule,
     StepDecay,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "ExponentialDecay",
     "InverseDecay",
     "LinearDecay",
+    "Piecewise",
     "Schedule",
     "StepDecay",
 ]

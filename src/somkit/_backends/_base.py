@@ -17,6 +17,14 @@ from __future__ import annotations
 import numpy as np
 
 
+def take_rows(X, rows):
+    """Rows of X in the given order (sorted reads, so memmaps stay fast)."""
+    srt = np.argsort(rows, kind="stable")
+    out = np.empty((len(rows), X.shape[1]), dtype=X.dtype)
+    out[srt] = X[rows[srt]]
+    return out
+
+
 class Backend:
     """Base class of the numpy, torch and dask backends.
 
@@ -143,6 +151,15 @@ class Backend:
     def take(self, X, rows, dtype, metric):
         """Rows ``rows`` of X as one prepared block (dtype, cosine: unit rows)."""
         raise NotImplementedError
+
+    def rows(self, X, rows):
+        """Rows ``rows`` of X in that order, in memory, as this backend's input.
+
+        The training subsample of the default schedule: read once (sorted
+        reads, so a memmap is read front to back), then passed to the
+        passes over the data like X itself.
+        """
+        return take_rows(X, np.asarray(rows))
 
     def minibatch_sums(self, C, W, metric, sample_weight, grid):
         """``(sums, wsum, qe_sum, te_sum)`` of one block from :meth:`take`."""

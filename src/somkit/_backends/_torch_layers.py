@@ -3,15 +3,32 @@
 The torch counterpart of :mod:`somkit._kernels._layered`: per active layer
 one matmul (sqeuclidean and euclidean on the codebook-mean-shifted
 expansion, cosine on unit blocks, tanimoto with the norms) or ``torch.cdist``
-with p=1 (manhattan), summed with the layer coefficients; the first minimum
-wins (lowest unit index on ties); the winner's distance is recomputed in
-float64. Imported by ``somkit._backends.torch`` only.
+with p=1 (manhattan), summed with the layer coefficients. The lowest scores
+of a row (``RECHECK`` of them) get float64 combined distances, which pick
+the winner, the runner-up and the reported distance (lowest unit index on
+ties). Imported by ``somkit._backends.torch`` only.
 """
 
 from __future__ import annotations
 
 from somkit._backends._torch_ops import normalize_rows
+from somkit._kernels._layered import RECHECK
 from somkit._layers import is_layered
+
+
+def best_two(torch, dist, cand):
+    """Per row, the two candidates with the lowest ``dist`` (ties: lowest id).
+
+    ``dist`` (rows, k) float64, ``cand`` (rows, k) unit ids. Returns
+    ``(i1, i2, d1, d2)``.
+    """
+    by_id, order = cand.sort(dim=1, stable=True)
+    d = dist.gather(1, order)
+    d, order = d.sort(dim=1, stable=True)
+    ids = by_id.gather(1, order)
+    if ids.shape[1] < 2:
+        return ids[:, 0], ids[:, 0], d[:, 0], d[:, 0]
+    return ids[:, 0], ids[:, 1], d[:, 0], d[:, 1]
 
 
 class TorchRows:
@@ -103,18 +120,17 @@ class LayeredCodebook:
     def search(self, C, second=True, masked=False):
         """BMU, runner-up (or None) and float64 BMU distance of each row.
 
+        The ``RECHECK`` lowest scores of a row get float64 combined distances,
+        which decide (ties to the lowest unit), as on the numpy backend.
         ``masked`` is always False here: layered maps refuse holes.
         """
-        S = self.scores(C)
-        i1 = S.argmin(dim=1)
-        i2 = None
-        if second:
-            if self.n_units > 1:
-                S.scatter_(1, i1[:, None], float("inf"))
-                i2 = S.argmin(dim=1)
-            else:
-                i2 = i1
-        return i1, i2, self.winner_distance(C, i1)
+        torch = self.torch
+        _, cand = self.scores(C).topk(min(RECHECK, self.n_units), dim=1, largest=False)
+        dist = torch.stack(
+            [self.winner_distance(C, cand[:, q]) for q in range(cand.shape[1])], 1
+        )
+        i1, i2, d1, _ = best_two(torch, dist, cand)
+        return i1, i2 if second else None, d1
 
     def winner_distance(self, C, idx):
         Wi = self.W.index_select(0, idx).double()

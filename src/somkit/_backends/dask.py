@@ -263,6 +263,20 @@ class DaskBackend(Backend):
             self.masked,
         )
 
+    def rows(self, X, rows):
+        """Rows of X as a numpy array: each block gives its own rows.
+
+        Sorted integer indexing is a blockwise selection in dask (no
+        shuffle); the (small) result is computed once and passed back in
+        the requested order.
+        """
+        rows = np.asarray(rows)
+        srt = np.argsort(rows, kind="stable")
+        Xd, _ = self._as_dask(X)
+        out = np.empty((len(rows), Xd.shape[1]), dtype=Xd.dtype)
+        out[srt] = np.asarray(Xd[rows[srt]].compute())
+        return out
+
     def smooth(self, grid, neighborhood, sigma, values):
         return _kernels.smooth(grid, neighborhood, sigma, values)
 

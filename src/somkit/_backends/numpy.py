@@ -9,19 +9,11 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
-
 from somkit import _kernels
-from somkit._backends._base import Backend
+from somkit._backends._base import Backend, take_rows
 from somkit._registry import METRIC_ID, NEIGHBORHOOD_ID
 
-
-def take_rows(X, rows):
-    """Rows of X in the given order (sorted reads, so memmaps stay fast)."""
-    srt = np.argsort(rows, kind="stable")
-    out = np.empty((len(rows), X.shape[1]), dtype=X.dtype)
-    out[srt] = X[rows[srt]]
-    return out
+__all__ = ["NumpyBackend", "take_rows"]
 
 
 class NumpyBackend(Backend):

@@ -6,15 +6,16 @@ chosen device (default: ``"cuda"`` when available, else ``"cpu"``). During
 training the codebook and the per-unit sums stay on the device; per-sample
 results come back as numpy arrays:
 
-* BMU search: one matmul per chunk on the codebook-mean-shifted expansion
-  ``||w||^2 - 2 x.w`` (euclidean), ``-x.w`` (dot, cosine on unit rows), or
-  ``torch.cdist`` with p=1 / p=inf (manhattan, chebyshev); ties go to the
-  lowest unit index (``argmin`` returns the first minimum, and exact
-  duplicate codebook rows are searched once); the winner's distance is
-  recomputed exactly in float64. Chunks with holes (``missing="ignore"``)
-  put the observed mask in the products as the numpy backend does
-  (``somkit._kernels._search``); manhattan and chebyshev then loop over
-  blocks of features.
+* BMU search (:mod:`somkit._backends._torch_search`): one matmul per chunk
+  on the codebook-mean-shifted expansion ``||w||^2 - 2 x.w`` (euclidean) or
+  ``-x.w`` (dot, cosine on unit rows) shortlists units, and float64
+  distances decide among those within the scores' rounding band (manhattan
+  and chebyshev: float64 ``torch.cdist``), so the winner, its distance and
+  the runner-up are those of exact arithmetic, as on the numpy backend;
+  ties go to the lowest unit index (exact duplicate codebook rows are
+  searched once). Chunks with holes (``missing="ignore"``) put the
+  observed mask in the products as the numpy backend does
+  (``somkit._kernels._search``), with the band of that product.
 * Per-unit sums of the batch rule in float64: ``index_add_`` on GPUs,
   ``index_put_(accumulate=True)`` on CPU (the CPU ``index_add_`` is
   pathologically slow with several threads).
@@ -32,10 +33,10 @@ on a GPU, so CUDA behaviour and speed are not yet measured.
 On a GPU the training data are uploaded once per backend object (one ``fit``)
 and kept on the device while they fit in half of the free device memory, so
 epochs do not re-upload them; otherwise chunks are streamed. Results match the
-numpy backend within floating-point tolerance (BMU ties between nearly equal
-float32 scores may resolve differently). TF32 matmuls
-(``torch.backends.cuda.matmul.allow_tf32``) lower the precision of the BMU
-search; leave them off for results that match the numpy backend.
+numpy backend within floating-point tolerance (BMUs and runner-ups: the same
+units). Reduced-precision matmuls (TF32, ``torch.set_float32_matmul_precision``
+below "highest") widen the rounding band to their precision: still exact, but
+more units reach the float64 check.
 
 On CPU the numpy backend is faster (about 2-3x in our runs). torch's OpenMP
 threads spin-wait between operations, so on a shared or oversubscribed CPU
@@ -53,7 +54,7 @@ import math
 import numpy as np
 
 from somkit import _kernels
-from somkit._backends._base import Backend
+from somkit._backends._base import Backend, take_rows
 from somkit._backends._torch_layers import (
     LayeredCodebook,
     chunk_key,
@@ -63,13 +64,11 @@ from somkit._backends._torch_layers import (
 from somkit._backends._torch_layers import pairwise as layered_pairwise
 from somkit._backends._torch_ops import (
     DeviceGrid,
-    distinct_rows,
-    masked_cdist,
     masked_pairwise,
-    masked_winner,
     normalize_rows,
     pairwise,
 )
+from somkit._backends._torch_search import Codebook as _Codebook
 from somkit._grid import EPS as _EPS
 from somkit._neighborhood import neighborhood, support
 
@@ -138,123 +137,6 @@ def make_backend(device=None):
 
 def _torch_dtype(torch, dtype):
     return torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
-
-
-class _Codebook:
-    """A codebook on the device prepared for BMU searches (see _kernels).
-
-    Exact duplicate rows (common with bubble-like kernels on small data) are
-    searched once and the win goes to the lowest unit holding the row, so the
-    ties-to-lowest-index rule does not hinge on the matmul rounding identical
-    columns identically.
-    """
-
-    def __init__(self, torch, W, metric):
-        self.torch = torch
-        self.metric = metric
-        if metric == "cosine":
-            W = normalize_rows(torch, W)
-        self.W = W
-        self.n_units = W.shape[0]
-        self.shift = None
-        self._sq = None  # squared (shifted) rows, transposed: masked searches
-        Wu, self._dups = distinct_rows(torch, W)
-        self.n_distinct = Wu.shape[0]
-        self.Wu = Wu
-        if metric == "euclidean":
-            # Shift by the mean of all units (as the numpy backend).
-            self.shift = W.double().mean(dim=0).to(W.dtype)
-            Wus = Wu - self.shift
-            self.Wt = (-2 * Wus).T.contiguous()
-            self.bias = (Wus * Wus).sum(dim=1)
-        else:
-            self.Wt = (-Wu).T.contiguous()
-            self.bias = None
-
-    def _masked_scores(self, C, nan):
-        """Scores of a chunk with holes over each row's observed features."""
-        torch = self.torch
-        M = (~nan).to(C.dtype)
-        if self.metric in ("manhattan", "chebyshev"):
-            return masked_cdist(torch, C, nan, self.Wu, self.metric)
-        if self.shift is not None:
-            C = C - self.shift
-        X0 = torch.where(nan, torch.zeros((), dtype=C.dtype, device=C.device), C)
-        if self._sq is None:
-            Wus = self.Wu - self.shift if self.shift is not None else self.Wu
-            self._sq = (Wus * Wus).T.contiguous()
-        S = X0 @ self.Wt
-        if self.metric == "euclidean":
-            return S.addmm_(M, self._sq)
-        if self.metric == "cosine":
-            S = S / torch.sqrt((M @ self._sq).clamp(min=torch.finfo(C.dtype).tiny))
-        return S
-
-    def search(self, C, second=True, masked=False):
-        """BMU, second-best unit (or None) and float64 BMU distance per row.
-
-        Ties go to the lowest unit index; the distance is recomputed in
-        float64 from the unshifted rows (exact differences of float32 values).
-        ``masked``: NaN entries are holes (observed features only).
-        """
-        torch = self.torch
-        metric = self.metric
-        nan = torch.isnan(C) if masked else None
-        if nan is not None and not bool(nan.any()):
-            nan = None
-        Cs = C - self.shift if self.shift is not None and nan is None else C
-        if nan is not None:
-            S = self._masked_scores(C, nan)
-        elif metric in ("manhattan", "chebyshev"):
-            p = 1.0 if metric == "manhattan" else float("inf")
-            S = torch.cdist(C, self.Wu, p=p)
-        elif metric == "euclidean":
-            S = torch.addmm(self.bias, Cs, self.Wt)
-        else:
-            S = Cs @ self.Wt
-        # argmin returns the first minimum: ties go to the lowest index.
-        i1 = S.argmin(dim=1)
-        i2 = None
-        if second and self.n_distinct == 1:
-            i2 = i1
-        elif second:
-            if self._dups is not None:
-                v1 = S.gather(1, i1[:, None])[:, 0]
-            S.scatter_(1, i1[:, None], float("inf"))
-            i2 = S.argmin(dim=1)
-            if self._dups is not None:
-                v2 = S.gather(1, i2[:, None])[:, 0]
-        if self._dups is not None:
-            # Map distinct rows back to units: the best row's lowest unit
-            # wins; the runner-up is the next unit holding the same row,
-            # unless another row ties with the best and has a lower index.
-            first, dup = self._dups
-            if second:
-                d = dup[i1]
-                f2 = first[i2]
-                if self.n_distinct > 1:
-                    take_other = (d < 0) | ((v2 == v1) & (f2 < d))
-                else:
-                    take_other = d < 0
-                i2 = torch.where(take_other, f2, d)
-            i1 = first[i1]
-        return i1, i2 if second else None, self._winner_distance(C, i1, nan)
-
-    def _winner_distance(self, C, idx, nan=None):
-        """Distance of each row to unit ``idx`` in float64 (holes: over the
-        observed features, see ``somkit._kernels._numba.masked_distance``)."""
-        Cd, Wi = C.double(), self.W.index_select(0, idx).double()
-        if nan is not None:
-            return masked_winner(self.torch, Cd, Wi, nan, self.metric)
-        if self.metric == "euclidean":
-            return self.torch.linalg.vector_norm(Cd - Wi, dim=1)
-        if self.metric == "cosine":
-            return (1.0 - (Cd * Wi).sum(dim=1)).clamp(min=0.0)
-        if self.metric == "dot":
-            return -(Cd * Wi).sum(dim=1)
-        if self.metric == "manhattan":
-            return (Cd - Wi).abs().sum(dim=1)
-        return (Cd - Wi).abs().amax(dim=1)
 
 
 class _UnitSums:
@@ -558,11 +440,17 @@ class TorchBackend(Backend):
             idx = torch.as_tensor(rows, device=X.device)
             C = X.detach().index_select(0, idx).to(self._device, dtype=tdt)
             return prepare_rows(torch, C, metric)
-        from somkit._backends.numpy import take_rows
-
         return self._to_device(
             _kernels.as_chunk(take_rows(X, rows), 0, len(rows), dtype, metric), tdt
         )
+
+    def rows(self, X, rows):
+        """Rows of X as a tensor on the device (in X's precision)."""
+        torch = self.torch
+        if isinstance(X, torch.Tensor):
+            idx = torch.as_tensor(np.asarray(rows), device=X.device)
+            return X.detach().index_select(0, idx).to(self._device)
+        return self._to_device(take_rows(X, np.asarray(rows)))
 
     def minibatch_sums(self, C, W, metric, sample_weight, grid):
         """Sums of one minibatch on the device; QE/TE as device scalars."""

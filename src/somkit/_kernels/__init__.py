@@ -4,6 +4,7 @@
 * :mod:`._distances` chunking and dense sample-unit distances;
 * :mod:`._numba` compiled per-row loops (BMU top-2, distances, sums);
 * :mod:`._search` the BMU search and the passes over the data;
+* :mod:`._tolerance` the rounding bands of the exact top-2 search;
 * :mod:`._layered` the same for layered maps (a ``LayerMetric`` instead of a
   metric name); its entry points take either and are the ones exported here;
 * :mod:`._moments` chunked weighted mean and covariance;
@@ -33,6 +34,7 @@ from somkit._kernels._moments import moments
 from somkit._kernels._search import Codebook, Factored, te_limit
 from somkit._kernels._smooth import DENSE_UNITS, smooth
 from somkit._kernels._threads import blas_single_thread, n_workers, reuse_buffers
+from somkit._kernels._tolerance import masked_tolerance, score_tolerance
 
 __all__ = [
     "DENSE_UNITS",
@@ -46,12 +48,14 @@ __all__ = [
     "chunk_rows",
     "distances",
     "iter_chunks",
+    "masked_tolerance",
     "minibatch_sums",
     "moments",
     "n_workers",
     "normalize_rows",
     "pairwise_distances",
     "reuse_buffers",
+    "score_tolerance",
     "smooth",
     "te_limit",
 ]

@@ -12,10 +12,15 @@ weighted sum of per-layer distances. Per chunk the score block is built from
   layer (``x.w`` with the norms);
 * numba loops for manhattan layers.
 
-Ties go to the lowest unit index; the distance reported for the winner is
-recomputed in float64 (:func:`winner_distances`). A single sqeuclidean layer
-gives the plain euclidean search bit for bit (same shift, same augmented
-product), so a one-layer map trains exactly like ``SOM(metric="euclidean")``.
+The scores only shortlist units: the ``RECHECK`` lowest scores of every row
+get their combined distances in float64 (:func:`best_two_of`), which pick
+the winner, the runner-up (topographic error) and the reported distance,
+ties to the lowest unit index. (The plain search bounds the scores'
+rounding and rechecks every unit inside the bound; the mix of square roots
+and ratios here has no such simple bound, so a fixed shortlist is used.)
+A single sqeuclidean layer gives the plain euclidean search's units (same
+shift, same augmented product, float64 decisions), so a one-layer map
+trains like ``SOM(metric="euclidean")``.
 
 The functions at the end (:func:`bmu`, :func:`batch_sums`, ...) take a metric
 name or a ``LayerMetric`` and send names to :mod:`somkit._kernels._search`,
@@ -33,7 +38,7 @@ import numpy as np
 from somkit._kernels import _search
 from somkit._kernels._cache import CACHE
 from somkit._kernels._distances import chunk_rows, normalize_rows
-from somkit._kernels._numba import accumulate, adjacent
+from somkit._kernels._numba import accumulate, adjacent, keep_two
 from somkit._kernels._threads import (
     THREAD_WORK,
     balanced_rows,
@@ -44,6 +49,8 @@ from somkit._kernels._threads import (
 from somkit._layers import NumpyRows, is_layered
 from somkit._registry import LAYER_METRIC_ID
 
+#: Lowest scores per row whose combined distances are recomputed in float64.
+RECHECK = 8
 SQEUCLIDEAN = LAYER_METRIC_ID["sqeuclidean"]
 EUCLIDEAN = LAYER_METRIC_ID["euclidean"]
 COSINE = LAYER_METRIC_ID["cosine"]
@@ -95,10 +102,21 @@ def combined_distance(C, W, i, j, cols, offsets, ids, coef):
 
 
 @numba.njit(nogil=True, cache=CACHE)
-def winner_distances(C, W, idx, cols, offsets, ids, coef, out):
-    """``out[i]`` = combined distance of row i to its unit ``idx[i]``."""
+def best_two_of(C, W, cand, cols, offsets, ids, coef, idx1, idx2, dist):
+    """The best two of each row's candidates ``cand[i]`` (increasing ids) by
+    float64 combined distance, ties to the lowest id; ``dist`` the best's."""
     for i in range(C.shape[0]):
-        out[i] = combined_distance(C, W, i, idx[i], cols, offsets, ids, coef)
+        d1 = np.inf
+        d2 = np.inf
+        k1 = cand[i, 0]
+        k2 = cand[i, 0]
+        for q in range(cand.shape[1]):
+            j = cand[i, q]
+            e = combined_distance(C, W, i, j, cols, offsets, ids, coef)
+            d1, k1, d2, k2 = keep_two(e, j, d1, k1, d2, k2)
+        idx1[i] = k1
+        idx2[i] = k2 if cand.shape[1] > 1 else k1
+        dist[i] = d1
 
 
 @numba.njit(nogil=True, cache=CACHE)
@@ -236,11 +254,6 @@ class LayeredCodebook:
             S += (a * G).astype(self.dtype, copy=False)
         return S
 
-    def winner_distance(self, C, idx):
-        out = np.empty(len(C))
-        winner_distances(C, self.W, idx, *self.flat, out)
-        return out
-
 
 def _as_slice(cols):
     cols = np.asarray(cols)
@@ -281,7 +294,6 @@ def layered_scan(
     n_chunks = -(-n // rows) if n else 0
     workers = max(1, min(workers, n_chunks))
     pos, period, periodic, limit = _search._te_geometry(te, m)
-    second = limit >= 0 or (out is not None and "idx2" in out)
     state = [_Totals(m, d, sums) for _ in range(workers)]
     sw_all = None
     if sample_weight is not None:
@@ -294,12 +306,14 @@ def layered_scan(
             b = min(a + rows, n)
             C = prepare_rows(np.ascontiguousarray(X[a:b], dtype=cb.dtype), cb.lm)
             S = cb.scores(C)
-            i1 = np.argmin(S, axis=1)
-            i2 = i1
-            if second and m > 1:
-                S[np.arange(b - a), i1] = np.inf
-                i2 = np.argmin(S, axis=1)
-            dist = cb.winner_distance(C, i1)
+            k = min(RECHECK, m)
+            cand = np.argpartition(S, k - 1, axis=1)[:, :k] if k < m else None
+            if cand is None:
+                cand = np.broadcast_to(np.arange(m), S.shape)
+            cand = np.sort(cand, axis=1)
+            i1, i2 = np.empty(b - a, np.int64), np.empty(b - a, np.int64)
+            dist = np.empty(b - a)
+            best_two_of(C, cb.W, cand, *cb.flat, i1, i2, dist)
             sw = np.ones(b - a) if sw_all is None else sw_all[a:b]
             s.qe += float(sw @ dist)
             s.weight += float(sw.sum())
@@ -504,5 +518,5 @@ __all__ = [
     "minibatch_sums",
     "pairwise_distances",
     "prepare_rows",
-    "winner_distances",
+    "best_two_of",
 ]

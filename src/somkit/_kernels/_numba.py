@@ -26,31 +26,6 @@ MANHATTAN = METRIC_ID["manhattan"]
 CHEBYSHEV = METRIC_ID["chebyshev"]
 
 
-@numba.njit(nogil=True, cache=CACHE)
-def top2_scores(S, bias, idx1, idx2):
-    """Per row, the two lowest ``S[i, j] + bias[j]`` (ties -> lowest j)."""
-    n, m = S.shape
-    for i in range(n):
-        b1 = np.inf
-        b2 = np.inf
-        j1 = 0
-        j2 = 0
-        for j in range(m):
-            v = S[i, j] + bias[j]
-            # v >= b2 for almost every unit: one comparison on the common path
-            if v < b2:
-                if v < b1:
-                    b2 = b1
-                    j2 = j1
-                    b1 = v
-                    j1 = j
-                else:
-                    b2 = v
-                    j2 = j
-        idx1[i] = j1
-        idx2[i] = j2 if m > 1 else j1
-
-
 @numba.njit(nogil=True, cache=CACHE, inline="always", fastmath={"reassoc", "nsz"})
 def row_distance(C, W, i, j, metric):
     """Distance of row ``C[i]`` to unit ``W[j]`` in float64.
@@ -126,11 +101,140 @@ def masked_distance(C, W, i, j, metric):
     return acc
 
 
-@numba.njit(nogil=True, cache=CACHE)
-def top2_direct(X, W, metric, idx1, idx2, masked=False):
-    """Top-2 BMUs for the non-GEMM metrics (manhattan, chebyshev) by loops.
+@numba.njit(nogil=True, cache=CACHE, inline="always")
+def sample_distance(C, W, i, j, metric, masked):
+    """:func:`masked_distance` or :func:`row_distance`."""
+    if masked:
+        return masked_distance(C, W, i, j, metric)
+    return row_distance(C, W, i, j, metric)
 
-    ``masked``: rows may hold holes (NaN), measured by :func:`masked_distance`.
+
+@numba.njit(nogil=True, cache=CACHE, inline="always")
+def keep_two(e, j, d1, k1, d2, k2):
+    """The best two ``(value, index)`` pairs after seeing ``(e, j)``.
+
+    Strict comparisons: seen in increasing ``j``, ties keep the lower index.
+    """
+    if e < d2:
+        if e < d1:
+            return e, j, d1, k1
+        return d1, k1, e, j
+    return d1, k1, d2, k2
+
+
+#: Lanes of the vectorised passes over a row of scores.
+LANES = 16
+
+
+@numba.njit(nogil=True, cache=CACHE, inline="always", fastmath={"reassoc", "nsz"})
+def _norm(A, i):
+    """Euclidean norm of row ``A[i]`` in float64."""
+    acc = 0.0
+    for k in range(A.shape[1]):
+        v = np.float64(A[i, k])
+        acc += v * v
+    return math.sqrt(acc)
+
+
+@numba.njit(nogil=True, cache=CACHE, fastmath={"nnan", "ninf", "nsz", "reassoc"})
+def _block_minima(row, out):
+    """``out[k]`` = the lowest value of ``row[k*LANES:(k+1)*LANES]``.
+
+    Written as selects over a fixed number of lanes so that the compiler
+    turns each block into vector minima (``row`` must be finite).
+    """
+    m = row.shape[0]
+    full = m // LANES
+    for k in range(full):
+        j0 = k * LANES
+        low = row[j0]
+        for q in range(1, LANES):
+            v = row[j0 + q]
+            low = v if v < low else low
+        out[k] = low
+    if m > full * LANES:
+        low = row[full * LANES]
+        for j in range(full * LANES + 1, m):
+            v = row[j]
+            low = v if v < low else low
+        out[full] = low
+
+
+@numba.njit(nogil=True, cache=CACHE, fastmath={"reassoc", "nsz"})
+def top2_exact(S, C, Cs, W, metric, second, tol, idx1, idx2, dist, masked=False):
+    """Per row, the best (and second-best) unit by float64 distances.
+
+    ``S`` holds scores that order the units like the distances up to
+    rounding (euclidean: ``||w - s||^2 - 2 (x - s).(w - s)`` for a shift
+    ``s``; dot and cosine: ``-x.w``), computed from ``Cs`` (``C - s``).
+    ``tol`` is ``(b, c)``: twice a bound on the rounding error of a score
+    of row i is ``e_i = b r + c`` with ``r = ||Cs[i]||``
+    (:func:`somkit._kernels.score_tolerance`). Every unit whose score is
+    within ``e_i`` of the second-lowest score (the lowest when ``second`` is False) is a
+    candidate; the candidates' distances are recomputed in float64
+    (:func:`row_distance`) and the best two win, ties to the lowest index.
+    ``dist[i]`` gets the float64 distance to ``idx1[i]``. ``masked``: rows
+    may hold holes (NaN), measured by :func:`masked_distance` (the scores
+    then rank the units over each row's observed features).
+
+    One vectorised pass per row finds the minimum of every block of
+    ``LANES`` scores; the two lowest scores and the candidates come from
+    those minima and the few blocks that reach under the limit.
+    """
+    n, m = S.shape
+    b, c = tol
+    nb = (m + LANES - 1) // LANES
+    bm = np.empty(nb, dtype=S.dtype)
+    for i in range(n):
+        row = S[i]
+        _block_minima(row, bm)
+        # the lowest score and its block; the second lowest is another
+        # block's minimum or in that block
+        kb = 0
+        for k in range(1, nb):
+            if bm[k] < bm[kb]:
+                kb = k
+        b1 = bm[kb]
+        b2 = np.inf
+        for k in range(nb):
+            if k != kb and bm[k] < b2:
+                b2 = bm[k]
+        j1 = -1
+        for j in range(kb * LANES, min(kb * LANES + LANES, m)):
+            if row[j] == b1 and j1 < 0:
+                j1 = j
+            elif row[j] < b2:
+                b2 = row[j]
+        e1 = sample_distance(C, W, i, j1, metric, masked)
+        low = b2 if second and m > 1 else b1
+        limit = np.float64(low) + (b * _norm(Cs, i) + c)
+        # candidates: exact distances, the best two (ties -> lowest index)
+        d1 = np.inf
+        d2 = np.inf
+        k1 = j1
+        k2 = j1
+        for k in range(nb):
+            if bm[k] > limit:
+                continue
+            for j in range(k * LANES, min(k * LANES + LANES, m)):
+                if row[j] <= limit:
+                    e = e1 if j == j1 else sample_distance(C, W, i, j, metric, masked)
+                    d1, k1, d2, k2 = keep_two(e, j, d1, k1, d2, k2)
+        if d1 != d1 or d1 == np.inf:  # nothing observed: distance NaN
+            k1 = k2 = j1
+            d1 = e1
+        idx1[i] = k1
+        idx2[i] = k2 if m > 1 and second else k1
+        dist[i] = d1
+
+
+@numba.njit(nogil=True, cache=CACHE, fastmath={"reassoc", "nsz"})
+def top2_direct(X, W, metric, idx1, idx2, dist, masked=False):
+    """Top-2 BMUs and the BMU distance for the non-GEMM metrics by loops.
+
+    Distances are :func:`row_distance`'s float64 values (``masked``: rows
+    may hold holes, measured by :func:`masked_distance`); ties go to the
+    lowest index.
     """
     n = X.shape[0]
     m = W.shape[0]
@@ -140,20 +244,11 @@ def top2_direct(X, W, metric, idx1, idx2, masked=False):
         j1 = 0
         j2 = 0
         for j in range(m):
-            if masked:
-                acc = masked_distance(X, W, i, j, metric)
-            else:
-                acc = row_distance(X, W, i, j, metric)
-            if acc < b1:
-                b2 = b1
-                j2 = j1
-                b1 = acc
-                j1 = j
-            elif acc < b2:
-                b2 = acc
-                j2 = j
+            acc = sample_distance(X, W, i, j, metric, masked)
+            b1, j1, b2, j2 = keep_two(acc, j, b1, j1, b2, j2)
         idx1[i] = j1
         idx2[i] = j2 if m > 1 else j1
+        dist[i] = b1 if b1 < np.inf else sample_distance(X, W, i, j1, metric, masked)
 
 
 @numba.njit(nogil=True, cache=CACHE)
@@ -193,11 +288,9 @@ def adjacent(pos, period, periodic, j, j2, limit):
 @numba.njit(nogil=True, cache=CACHE, fastmath={"reassoc", "nsz"})
 def finish_rows(
     C,
-    W,
     idx1,
     idx2,
     sw,
-    metric,
     dist,
     sums,
     wsum,
@@ -207,17 +300,17 @@ def finish_rows(
     te_limit,
     masked=False,
 ):
-    """Per row of a chunk: exact distance to its BMU, unit sums, TE count.
+    """Per row of a chunk: QE, unit sums, TE count.
 
-    ``dist[i]`` is the distance of row i to unit ``idx1[i]``
-    (:func:`row_distance`; with ``masked``, :func:`masked_distance`). ``C``
-    and ``W`` must be C-contiguous: strided views compile to a loop that
-    does not vectorise. When ``sums`` has rows, ``sums[j] += sw[i] C[i]``
-    and ``wsum[j, 0] += sw[i]`` (float64; ``wsum`` has shape (n_units, 1));
-    with ``masked``, only observed values are added and ``wsum`` (n_units,
-    n_features) counts the weight per feature. When ``te_limit >= 0``, rows
-    whose two best units are farther apart than ``te_limit`` on the grid
-    (or coincide) count as topographic errors.
+    ``dist[i]`` is the distance of row i to its BMU ``idx1[i]`` (from
+    :func:`top2_exact` or :func:`top2_direct`). ``C`` must be C-contiguous:
+    strided views compile to a loop that does not vectorise. When ``sums``
+    has rows, ``sums[j] += sw[i] C[i]`` and ``wsum[j, 0] += sw[i]``
+    (float64; ``wsum`` has shape (n_units, 1)); with ``masked``, only
+    observed values are added and ``wsum`` (n_units, n_features) counts
+    the weight per feature. When ``te_limit >= 0``, rows whose two best
+    units are farther apart than ``te_limit`` on the grid (or coincide)
+    count as topographic errors.
 
     Returns (weighted distance sum, weighted TE count, total weight).
     """
@@ -228,13 +321,8 @@ def finish_rows(
     tot = 0.0
     for i in range(n):
         j = idx1[i]
-        if masked:
-            r = masked_distance(C, W, i, j, metric)
-        else:
-            r = row_distance(C, W, i, j, metric)
-        dist[i] = r
         w = sw[i]
-        qe += w * r
+        qe += w * dist[i]
         tot += w
         if accumulate and w != 0.0 and masked:
             for k in range(d):

@@ -30,14 +30,16 @@ import numpy as np
 
 from somkit._kernels._cache import CACHE
 from somkit._kernels._numba import (
-    CHEBYSHEV,
     COSINE,
     DOT,
     EUCLIDEAN,
     MANHATTAN,
     adjacent,
     grid_dist2,
+    keep_two,
+    sample_distance,
 )
+from somkit._kernels._tolerance import gamma_bound
 from somkit._neighborhood import TOLERANCE
 from somkit._registry import NEIGHBORHOOD_ID
 
@@ -174,13 +176,14 @@ def _distances_masked(metric, x, WT, dist, nrm):
 
 @numba.njit(cache=CACHE, nogil=True)
 def _measure(metric, X, t, holes, WT, dist, nrm):
-    """Distance terms of sample t to every unit in ``dist``; returns the
-    ``n_features / n_observed`` rescaling of its distance."""
+    """Distance terms of sample t to every unit in ``dist`` (over its observed
+    features when it has holes); they rank the units, and the shortlisted
+    units' distances are recomputed exactly
+    (:func:`somkit._kernels._numba.sample_distance`)."""
     if holes[t]:
-        seen = _distances_masked(metric, X[t], WT, dist, nrm)
-        return WT.shape[0] / max(seen, 1)
-    _distances(metric, X[t], WT, dist)
-    return 1.0
+        _distances_masked(metric, X[t], WT, dist, nrm)
+    else:
+        _distances(metric, X[t], WT, dist)
 
 
 @numba.njit(cache=CACHE, nogil=True, inline="always")
@@ -271,6 +274,23 @@ def _argmin(v):
 
 
 @numba.njit(cache=CACHE, nogil=True)
+def _exact_best(X, t, W, dist, limit, metric, holes):
+    """The best two units for sample ``X[t]`` by float64 distance
+    (:func:`somkit._kernels._numba.sample_distance` to the rows of ``W``, the
+    codebook: a view of the transposed one) among those with ``dist[j] <=
+    limit`` (ties -> lowest index), and the best's distance."""
+    d1 = np.inf
+    d2 = np.inf
+    k1 = 0
+    k2 = 0
+    for j in range(dist.shape[0]):
+        if dist[j] <= limit:
+            e = sample_distance(X, W, t, j, metric, holes)
+            d1, k1, d2, k2 = keep_two(e, j, d1, k1, d2, k2)
+    return k1, k2, d1
+
+
+@numba.njit(cache=CACHE, nogil=True)
 def _steps(
     X,
     sw,
@@ -286,6 +306,10 @@ def _steps(
     q_max,
     te_limit,
     holes,
+    rel,
+    gd,
+    wbound,
+    u,
 ):
     """The online rule on the transposed codebook ``WT`` (n_features, n_units).
 
@@ -298,6 +322,16 @@ def _steps(
     grid; not counted when ``te_limit < 0``), both measured just before the
     sample's step, and the total weight. ``holes[t]``: sample t has NaN
     features (measured and moved over its observed features only).
+
+    The distances to every unit are summed in the codebook's precision and
+    only shortlist units: those within the rounding band of the runner-up's
+    (lowest when ``te_limit < 0``) get float64 distances, which pick the
+    winner (whose step it is), the runner-up and the recorded distance.
+    The band is relative for euclidean, manhattan and chebyshev (sums of
+    non-negative terms: ``rel`` = (1 + g) / (1 - g)) and absolute for dot
+    and cosine (``gd * ||x|| * wbound``, with ``wbound`` an upper bound on
+    the unit norms kept up to date through the steps; cosine over observed
+    parts ranks by a ratio, within ``(1.5 gd + 3 u) ||x||``).
     """
     n, d = X.shape
     m, ndim = pos.shape
@@ -323,32 +357,42 @@ def _steps(
     h_min = math.exp(-0.5 * q_max)
     # distances of the first sample; later ones are computed row by row while
     # the previous step updates that row (one pass over the codebook per step)
-    scale = 1.0
     if n > 0:
-        scale = _measure(metric, X, 0, holes, WT, dist, nrm)
+        _measure(metric, X, 0, holes, WT, dist, nrm)
     qe = 0.0
     te = 0.0
     tot = 0.0
+    relative = metric != COSINE and metric != DOT
     for t in range(n):
         x = X[t]
         c = _argmin(dist)
+        # ---- the exact winner and runner-up among the shortlisted units
+        low = dist[c]
+        if te_limit >= 0.0 and m > 1:
+            dc = dist[c]
+            dist[c] = np.inf
+            low = dist[_argmin(dist)]
+            dist[c] = dc
+        xnorm = 0.0
+        if relative:
+            limit = np.float64(low) * rel
+        else:
+            for k in range(d):
+                if x[k] == x[k]:
+                    xnorm += np.float64(x[k]) * np.float64(x[k])
+            xnorm = math.sqrt(xnorm)
+            band = 2.0 * gd * xnorm * wbound
+            if metric == COSINE and holes[t]:
+                band = 2.0 * (1.5 * gd + 3.0 * u) * xnorm
+            limit = np.float64(low) + band
+        c, c2, r = _exact_best(X, t, WT.T, dist, limit, metric, holes[t])
+        if r != r or r == np.inf:  # nothing observed
+            r = sample_distance(X, WT.T, t, c, metric, holes[t])
         # ---- running statistics of the codebook this sample meets
         w = sw[t]
-        dc = dist[c]
-        if metric == EUCLIDEAN:
-            r = math.sqrt(max(dc, 0.0) * scale)
-        elif metric == COSINE:
-            r = max(0.0, 1.0 + dc)
-        elif metric == CHEBYSHEV:
-            r = dc
-        else:
-            r = dc * scale
         qe += w * r
         tot += w
         if te_limit >= 0.0 and m > 1:
-            dist[c] = np.inf
-            c2 = _argmin(dist)
-            dist[c] = dc
             if not adjacent(pos, period, periodic, c, c2, te_limit):
                 te += w
         sigma = sigmas[t]
@@ -498,10 +542,15 @@ def _steps(
                 seg = WT[k, lo:top]
                 for j in range(span):
                     seg[j] /= nrm[j]
-        if fused:
-            scale = 1.0
-        elif nxt:
-            scale = _measure(metric, X, t + 1, holes, WT, dist, nrm)
+        if metric == DOT and span > 0:
+            # w + g (x - w) = (1 - g) w + g x: no longer than the longer of
+            # the two for 0 <= g <= 1; negative g (mexican hat) stretches
+            gmin = 0.0
+            for j in range(span):
+                gmin = min(gmin, gs[j])
+            wbound = max(wbound, xnorm) * (1.0 - 2.0 * gmin) * (1.0 + 1e-6)
+        if nxt and not fused:
+            _measure(metric, X, t + 1, holes, WT, dist, nrm)
     return qe, te, tot
 
 
@@ -542,9 +591,18 @@ def online_steps(
     -------
     qe_sum, te_sum, weight : float
         Weighted sums over the presented samples, each measured on the
-        codebook just before its own step.
+        codebook just before its own step; the winner (which steps), the
+        runner-up and the distance are those of float64 distances (see
+        :func:`_steps`).
     """
     WT = np.ascontiguousarray(W.T)
+    u = float(np.finfo(W.dtype).eps) / 2
+    d = W.shape[1]
+    g = gamma_bound(d + 3, u)
+    norms = np.sqrt(np.einsum("ij,ij->i", W.astype(np.float64), W.astype(np.float64)))
+    wbound = float(np.max(norms, initial=0.0))
+    if metric == COSINE:  # rows renormalised after every step
+        wbound = max(wbound, 1.0) * (1.0 + (d + 2) * u)
     stats = _steps(
         np.ascontiguousarray(X, dtype=W.dtype),
         np.ascontiguousarray(sw, dtype=np.float64),
@@ -560,6 +618,10 @@ def online_steps(
         Q_MAX_FLOAT32 if W.dtype == np.float32 else Q_MAX,
         float(te_limit),
         np.isnan(X).any(axis=1),
+        (1.0 + g) / (1.0 - g),
+        gamma_bound(d, u),
+        wbound,
+        u,
     )
     W[...] = WT.T
     return stats

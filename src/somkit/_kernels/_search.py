@@ -28,8 +28,8 @@ from somkit._kernels._distances import chunk_rows, normalize_rows, pairwise_dist
 from somkit._kernels._numba import (
     accumulate,
     finish_rows,
-    pair_distances,
     top2_direct,
+    top2_exact,
 )
 from somkit._kernels._threads import (
     THREAD_WORK,
@@ -38,6 +38,11 @@ from somkit._kernels._threads import (
     cached_buffers,
     n_workers,
     run_workers,
+)
+from somkit._kernels._tolerance import (
+    LAMBDA,
+    masked_tolerance,
+    score_tolerance,
 )
 from somkit._registry import GEMM_METRICS, METRIC_ID
 
@@ -100,6 +105,7 @@ class Codebook:
             W = normalize_rows(W)
         self.W = W
         self.proj = self.coef = None
+        coef_aug = None
         self.n_units = W.shape[0]
         self.shift = None
         if metric == "euclidean":
@@ -110,7 +116,8 @@ class Codebook:
             d = W.shape[1]
             self.Wt_aug = np.empty((d + 1, W.shape[0]), dtype=W.dtype)
             np.multiply(Ws.T, -2, out=self.Wt_aug[:d])
-            np.einsum("ij,ij->i", Ws, Ws, out=self.Wt_aug[d])
+            Ws64 = Ws.astype(np.float64)
+            self.Wt_aug[d] = np.einsum("ij,ij->i", Ws64, Ws64)
             self.Wt = self.Wt_aug[:d]  # a contiguous view
             self.bias = self.Wt_aug[d]
         elif self.gemm:
@@ -132,6 +139,15 @@ class Codebook:
                 coef_aug = np.vstack([-coef.T, np.zeros((1, len(coef)))])
             self.proj = np.ascontiguousarray(basis.T, dtype=W.dtype)
             self.coef = np.ascontiguousarray(coef_aug, dtype=W.dtype)
+        self.tol = None
+        if self.gemm:
+            Ws = W.astype(np.float64)
+            if self.shift is not None:
+                Ws = (W - self.shift).astype(np.float64)
+            thin = None
+            if self.proj is not None:
+                thin = (np.linalg.norm(basis, axis=1), coef_aug)
+            self.tol = score_tolerance(Ws, W.dtype, self.shift is not None, thin)
 
     def masked_weights(self):
         """The right-hand side of the masked products (built once).
@@ -151,13 +167,14 @@ class Codebook:
                 self._masked = np.ascontiguousarray(np.square(self.W).T)
         return self._masked
 
-    def winner_distance(self, C, idx):
-        """Distance of each row of ``C`` to its unit ``idx`` (float64)."""
-        out = np.empty(len(C))
-        pair_distances(
-            np.ascontiguousarray(C), self.W, np.asarray(idx), self.metric_id, out
-        )
-        return out
+    def masked_tol(self):
+        """The band of :func:`masked_tolerance` for this codebook (built once)."""
+        if getattr(self, "_masked_tol", None) is None:
+            Ws = self.W if self.shift is None else self.W - self.shift
+            self._masked_tol = masked_tolerance(
+                Ws.astype(np.float64), self.W.dtype, self.metric
+            )
+        return self._masked_tol
 
 
 _NO_SUMS = np.zeros((0, 1))
@@ -182,7 +199,6 @@ class _Worker:
         self.P = None  # projections of a chunk for factored codebooks
         self.dist = np.empty(rows)
         self.ones = np.ones(rows)
-        self.arange = np.arange(rows)
         m = cb.n_units
         self.sums = np.zeros((m, d)) if accumulate else _NO_SUMS
         self.wsum = np.zeros(m if accumulate else 0)
@@ -358,30 +374,28 @@ def scan(
                 np.subtract(C, cb.shift, out=s.Cs[:r, :d])
                 Cs = s.Cs[:r, :d]
             if cb.gemm:
-                # scores in place, then numpy's SIMD argmin (first = lowest
-                # index on ties); the winner masked for the runner-up
+                # scores in place; they shortlist, float64 distances decide
                 if nan is not None:
                     S = _masked_scores(cb, s, C, nan, r)
+                    X0 = s.Cm[:r, :d]  # the shifted chunk, holes at 0
+                    tol = cb.masked_tol()
                 else:
                     S = _scores(cb, s, C, Cs, r, dtype)
-                np.argmin(S, axis=1, out=i1)
-                if second:
-                    S[s.arange[:r], i1] = np.inf
-                    np.argmin(S, axis=1, out=i2)
-                else:
-                    i2[...] = i1
+                    X0, tol = Cs, cb.tol
+                holes = nan is not None
+                top2_exact(
+                    S, C, X0, cb.W, cb.metric_id, second, tol, i1, i2, dist, holes
+                )
             else:
-                top2_direct(C, cb.W, cb.metric_id, i1, i2, nan is not None)
+                top2_direct(C, cb.W, cb.metric_id, i1, i2, dist, nan is not None)
             sw = s.ones[:r] if sw_all is None else sw_all[a:b]
             holes = nan is not None
             s.holes |= holes and accumulate
             q, t, w = finish_rows(
                 C,
-                cb.W,
                 i1,
                 i2,
                 sw,
-                cb.metric_id,
                 dist,
                 s.sums,
                 s.wsum2 if holes else s.wsum[:, None],
@@ -577,6 +591,7 @@ def distances(X, W, metric, *, batch_size=None):
 
 
 __all__ = [
+    "LAMBDA",
     "Codebook",
     "Factored",
     "accumulate",
@@ -584,6 +599,8 @@ __all__ = [
     "bmu",
     "bmu_stats",
     "distances",
+    "masked_tolerance",
     "minibatch_sums",
     "scan",
+    "score_tolerance",
 ]

@@ -76,6 +76,7 @@ def fit(data, output, id_column, checkpoint, checkpoint_every, **opts):
     from somkit.cli._training import (
         DATA_OPTIONS,
         interrupted_exit,
+        planned_epochs,
         read_training_data,
         train,
     )
@@ -97,7 +98,8 @@ def fit(data, output, id_column, checkpoint, checkpoint_every, **opts):
     save(model, output)
     if interrupted:
         som = unwrap(model)[0]
-        interrupted_exit(output, som, som.n_epochs, checkpoint)
+        total = planned_epochs(som, dataset.n_samples)
+        interrupted_exit(output, som, total, checkpoint)
     say(opts["quiet"], f"saved {output}")
 
 
@@ -151,7 +153,7 @@ def resume(checkpoint, data, output, quiet):
             checkpoint,
             dataset.X,
             verbose=1 if terminal and not quiet else 0,
-            callbacks=None if terminal or quiet else [PlainProgress(total)],
+            callbacks=None if terminal or quiet else [PlainProgress(dataset.n_samples)],
         )
     som = unwrap(model)[0]
     som.set_params(verbose=0, callbacks=None, backend="auto", device=None)

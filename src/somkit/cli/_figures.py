@@ -191,6 +191,7 @@ def report_cmd(
     from somkit._model import unwrap
     from somkit.cli._training import (
         interrupted_exit,
+        planned_epochs,
         read_model_data,
         read_training_data,
         supervised_sections,
@@ -225,7 +226,8 @@ def report_cmd(
         if interrupted:  # Ctrl-C: keep the map, skip the report
             save(som, model_path)
             trained = unwrap(som)[0]
-            interrupted_exit(model_path, trained, trained.n_epochs)
+            total = planned_epochs(trained, dataset.n_samples)
+            interrupted_exit(model_path, trained, total)
     tic = time.perf_counter()
     # the report first: a failure leaves no model file behind it
     path = report.write_report(

@@ -220,7 +220,7 @@ def training_options(f):
             "--radius",
             type=SCHEDULE,
             help="Neighbourhood radius in grid units: a float or START,END "
-            "(default: a quarter of the longest side down to 1.5; 0 = winner only).",
+            "(default: the default schedule, see --epochs; 0 = winner only).",
         ),
         click.option(
             "--algorithm",
@@ -232,9 +232,13 @@ def training_options(f):
         click.option(
             "--epochs",
             type=click.IntRange(min=1),
-            default=10,
-            show_default=True,
-            help="Passes over the data.",
+            default=None,
+            help="Epochs, each a pass over all the data (radius from a quarter "
+            "of the longest side to 1.5). Default, with no --radius and the "
+            "batch rule: 20 ordering epochs on random subsamples, then 2 over "
+            "all the data down to radius 1 (1.5 with few rows per unit; 3 passes "
+            "over the data in all); "
+            "otherwise 10.",
         ),
         click.option(
             "--neighborhood",

@@ -22,13 +22,15 @@ from somkit.cli._options import grid_text, is_terminal, say
 class PlainProgress:
     """Training progress as plain lines (when stderr is not a terminal)."""
 
-    def __init__(self, total):
-        self.total = total
+    def __init__(self, n_samples):
+        self.n_samples = n_samples
 
     def __call__(self, som, epoch, logs):
         te = logs.get("topographic_error")
+        rows = logs.get("rows")
+        sub = f"  {rows:,} rows" if rows is not None and rows < self.n_samples else ""
         click.echo(
-            f"epoch {epoch}/{self.total}  radius {logs['radius']:.3g}  "
+            f"epoch {epoch}/{logs['n_epochs']}  radius {logs['radius']:.3g}{sub}  "
             f"QE {logs['quantization_error']:.4g}  "
             f"TE {te if te is None else format(te, '.3f')}  "
             f"({logs['seconds']:.2f} s)",
@@ -219,7 +221,7 @@ def train(data, opts, supervised=False, checkpoint=None):
         missing=opts["missing"],
         random_state=opts["seed"],
         verbose=1 if terminal and not quiet else 0,
-        callbacks=None if terminal or quiet else [PlainProgress(opts["epochs"])],
+        callbacks=None if terminal or quiet else [PlainProgress(data.n_samples)],
     )
     if supervised:
         som = _classifier(opts)
@@ -247,7 +249,8 @@ def train(data, opts, supervised=False, checkpoint=None):
         quiet,
         f"training a {type(som).__name__} on {data.n_samples} samples x "
         f"{data.n_features} features from {data.source} ({opts['algorithm']}, "
-        f"{som.n_epochs} epochs, scale={opts['scale']}{encoded})",
+        f"{f'{som.n_epochs} epochs' if som.n_epochs else 'default schedule'}, "
+        f"scale={opts['scale']}{encoded})",
     )
     fit_params = {}
     if checkpoint is not None:
@@ -280,7 +283,15 @@ def train(data, opts, supervised=False, checkpoint=None):
         f"{som.grid_.n_units} units, {how}); trained in {seconds:.2f} s on "
         f"{som.fit_backend_}" + (f"; last epoch QE {qe:.4g}" if qe is not None else ""),
     )
-    return model, seconds, som.n_iter_ < som.n_epochs
+    return model, seconds, som.n_iter_ < planned_epochs(som, data.n_samples)
+
+
+def planned_epochs(som, n_samples):
+    """Epochs that fitting ``som`` on ``n_samples`` rows plans (its
+    ``n_epochs``, or the default schedule's; see ``somkit._rules``)."""
+    from somkit._rules import fit_schedule
+
+    return fit_schedule(som.grid_.shape, n_samples, som.get_params())[1]
 
 
 def interrupted_exit(output, som, total, checkpoint=None):

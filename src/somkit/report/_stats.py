@@ -119,12 +119,18 @@ class Finding:
     params: dict = field(default_factory=dict)
 
 
+def _epochs(som):
+    """Epochs the fitted map ran (its planned epochs for an unfitted one)."""
+    return int(getattr(som, "n_iter_", 0) or som.n_epochs or 10)
+
+
 def _radius(som):
     """(start, end) of the radius schedule used, or None."""
     schedule = getattr(som, "_radius_schedule_", None)
     if schedule is None:
         return None
-    values = schedule([0, max(som.n_epochs - 1, 0)], som.n_epochs)
+    total = _epochs(som)
+    values = schedule([0, max(total - 1, 0)], total)
     return float(values[0]), float(values[1])
 
 
@@ -145,12 +151,22 @@ def radius_words(som):
         return "n/a"
     start, end = _radius(som)
     name = type(schedule).__name__
-    shape = {"LinearDecay": "linear", "ExponentialDecay": "exponential"}
+    shape = {
+        "LinearDecay": "linear",
+        "ExponentialDecay": "exponential",
+        "Piecewise": "piecewise linear",
+    }
     if start == end:
         text = f"constant {start:g} grid units"
     else:
         text = f"{shape.get(name, name)} from {start:g} to {end:g} grid units"
-    if som.radius is None:
+    rows = [r for r in som.history_.get("rows", []) if r is not None]
+    if rows and min(rows) < max(rows):
+        text += (
+            " (the default schedule: ordering on random subsamples down to 1.5, "
+            f"then {rows.count(max(rows))} epochs on every row)"
+        )
+    elif som.radius is None:
         text += " (automatic: a quarter of the longest side down to 1.5)"
     return text
 
@@ -185,8 +201,8 @@ def _fold_advice(som):
             "are no longer pulled together"
         )
         params["radius"] = (max(radius[0], max(som.grid_.shape) / 4.0, 1.0), 1.5)
-    if not params and som.n_epochs < 10:
-        reasons.append(f"training ran {som.n_epochs} epochs")
+    if not params and _epochs(som) < 10:
+        reasons.append(f"training ran {_epochs(som)} epochs")
         params["n_epochs"] = 10
     if not params and radius is not None:
         reasons.append(f"the radius ends at {radius[1]:g}")
