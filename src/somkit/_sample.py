@@ -84,7 +84,9 @@ class Reservoir:
         both = np.concatenate([self.keys, keys[rest]])
         keep = np.argpartition(-both, self.size - 1)[: self.size]
         new = np.sort(keep[keep >= self.size]) - self.size
-        slots = np.setdiff1d(np.arange(self.size), keep[keep < self.size])
+        stays = np.zeros(self.size, dtype=bool)  # (a mask: setdiff1d hashes)
+        stays[keep[keep < self.size]] = True
+        slots = np.flatnonzero(~stays)
         self._put(slots, rest[new], keys, index, X, extras)
 
     def _put(self, slots, rows, keys, index, X, extras):
