@@ -88,7 +88,8 @@ def fit(
     """
     from somkit import save
     from somkit._checkpoint import Checkpoint
-    from somkit.cli._scale import fit_at_scale, wants_stream
+    from somkit.cli._scale import wants_stream
+    from somkit.cli._scale_train import fit_at_scale
     from somkit.cli._training import (
         DATA_OPTIONS,
         interrupted_exit,

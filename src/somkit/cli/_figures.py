@@ -208,7 +208,8 @@ def report_cmd(
     """
     from somkit import report, save
     from somkit._model import unwrap
-    from somkit.cli._scale import report_at_scale, wants_stream
+    from somkit.cli._scale import wants_stream
+    from somkit.cli._scale_train import report_at_scale
     from somkit.cli._training import (
         interrupted_exit,
         planned_epochs,

@@ -195,7 +195,7 @@ def train(data, opts, supervised=False, checkpoint=None, fit=None):
     ``somkit._checkpoint.Checkpoint``) saves the run with its preprocessing
     steps; after Ctrl-C the map trained so far is kept and ``interrupted``
     is True. ``fit(model)`` replaces ``model.fit(data.X)`` for data not held
-    in memory (``somkit.cli._scale``: chunks, a cluster).
+    in memory (``somkit.cli._scale_train``: chunks, a cluster).
     """
     from sklearn.pipeline import Pipeline
 
