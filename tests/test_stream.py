@@ -217,3 +217,17 @@ def test_weighted_reservoir_draws_proportionally_to_weight():
 def test_reservoir_sample_checks_n():
     with pytest.raises(ValueError, match="n must be an int"):
         reservoir_sample([np.zeros((2, 2))], 0)
+
+
+def test_fit_stream_default_schedule_with_subsample_equals_fit():
+    """More rows than the ordering subsample: the subsample is gathered from
+    the chunks in one pass (the same rows as fit draws) and the map is fit's."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(12_000, 5)) + rng.integers(0, 4, (12_000, 1)) * 3.0
+    kw = dict(grid=(4, 4), dtype="float64", random_state=0)
+    a = SOM(**kw).fit_stream(lambda: iter(np.array_split(X, 9)))
+    b = SOM(**kw).fit(X)
+    assert min(b.history_["rows"]) < len(X)  # ordering epochs read a subsample
+    assert a.history_["rows"] == b.history_["rows"]
+    np.testing.assert_allclose(a.codebook_, b.codebook_, rtol=1e-9, atol=1e-9)
+    assert a.outlier_threshold_ == pytest.approx(b.outlier_threshold_, rel=1e-12)
