@@ -96,7 +96,7 @@ def test_refused_combinations_name_what_would_work(fitted):
     dX = da.from_array(X, chunks=(50, -1))
     with pytest.raises(ValueError, match="algorithm='online' is not available on the"):
         SOM((3, 3), algorithm="online").fit(dX)
-    with pytest.raises(ValueError, match="algorithm in \\('batch',\\)"):
+    with pytest.raises(ValueError, match="algorithm in \\('batch', 'minibatch'\\)"):
         SOM((3, 3), algorithm="online").fit(dX)
     with pytest.raises(ValueError, match="use backend='dask'"):
         SOM((3, 3), backend="numpy").fit(dX)

@@ -2,8 +2,8 @@
 
 The public surface is small: :class:`SOM` (with :class:`Layer` for layered
 maps), :class:`SOMClustering`, :class:`SOMClassifier`, :class:`SOMRegressor`,
-:func:`load`, :func:`save`, :func:`umatrix`, :func:`reduce`, :func:`impute`
-and the
+:func:`load`, :func:`save`, :func:`umatrix`, :func:`reduce`, :func:`impute`,
+:func:`read` (big files in row chunks), :func:`reservoir_sample` and the
 submodules ``somkit.metrics``, ``somkit.plot``, ``somkit.neupy``,
 ``somkit.features``, ``somkit.schedules``. Everything is imported on first
 use, so ``import somkit`` (and ``somkit --help``) stays light.
@@ -20,7 +20,9 @@ __all__ = [
     "__version__",
     "impute",
     "load",
+    "read",
     "reduce",
+    "reservoir_sample",
     "save",
     "umatrix",
 ]
@@ -37,6 +39,8 @@ _ATTRIBUTES = {
     "umatrix": ("somkit._umatrix", "umatrix"),
     "reduce": ("somkit._reduce", "reduce"),
     "impute": ("somkit._missing", "impute"),
+    "read": ("somkit._chunks", "read"),
+    "reservoir_sample": ("somkit._sample", "reservoir_sample"),
 }
 
 

@@ -55,8 +55,11 @@ def leading_components(X, sample_weight, k, backend):
     """Mean, top-``k`` covariance eigenvalues and eigenvectors (descending).
 
     Narrow data: the backend's covariance and ``eigh``. Wide data (image
-    pixels, deep features): ``eigsh`` on the covariance as a linear operator,
-    one chunked pass over X per product, so memory stays O(n_features).
+    pixels, deep features): the covariance is never formed; each product
+    with it is one pass over X (:meth:`Backend.cov_product`), so memory
+    stays O(n_features). In memory, Lanczos on that operator; where passes
+    are costly (a cluster, a stream: ``backend.few_passes``), a randomized
+    subspace iteration that needs ten passes whatever the data.
 
     Holes (NaN, a backend with ``masked`` set): narrow data use the
     backend's pairwise-complete covariance; wide data the covariance of the
@@ -77,55 +80,54 @@ def leading_components(X, sample_weight, k, backend):
                 evals, evecs = np.linalg.eigh(cov)
         order = np.argsort(evals)[::-1][: max(k, 0) or None]
         return mean, np.maximum(evals[order], 0.0), evecs[:, order]
-    from scipy.sparse.linalg import LinearOperator
+    mean, _ = backend.mean(X, sample_weight)
+    if backend.few_passes:
+        evals, evecs = _subspace(X, sample_weight, mean, k, backend)
+    else:
+        from scipy.sparse.linalg import LinearOperator
 
-    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-    total = sw.sum()
-    step = max(1, 2**22 // d)
-    mean = column_means(X, sample_weight, step)
-    if n <= GRAM_ROWS:
-        evals, evecs = _gram_components(X, mean, sw / total, k, backend.masked)
-        return mean, evals, evecs
+        if n <= GRAM_ROWS:  # few rows: the Gram matrix, in memory
+            sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight)
+            p = np.asarray(sw, dtype=np.float64) / float(np.sum(sw))
+            evals, evecs = _gram_components(X, mean, p, k, backend.masked)
+            return mean, evals, evecs
 
-    def matvec(v):
-        v = np.ravel(v)
-        out = np.zeros(d)
-        for a in range(0, n, step):
-            C = np.asarray(X[a : a + step], dtype=np.float64) - mean
-            if backend.masked:
-                C[np.isnan(C)] = 0.0
-            out += C.T @ (sw[a : a + step] * (C @ v))
-        return out / total
+        def matvec(v):
+            return backend.cov_product(X, sample_weight, mean, np.reshape(v, (d, 1)))
 
-    op = LinearOperator((d, d), matvec=matvec, dtype=np.float64)
-    pairs = _lanczos(op, d, k)
-    if pairs is None:  # zero covariance: every direction has variance 0
-        pairs = np.zeros(k), np.eye(d, k)
-    evals, evecs = pairs
+        op = LinearOperator((d, d), matvec=matvec, dtype=np.float64)
+        pairs = _lanczos(op, d, k)
+        if pairs is None:  # zero covariance: every direction has variance 0
+            pairs = np.zeros(k), np.eye(d, k)
+        evals, evecs = pairs
     order = np.argsort(evals)[::-1]
     return mean, np.maximum(evals[order], 0.0), evecs[:, order]
 
 
-def column_means(X, sample_weight=None, step=65536):
-    """Weighted mean of each column over its observed (non-NaN) values.
+#: Subspace iterations and extra directions of the few-pass wide PCA.
+SUBSPACE_ITERATIONS = 8
+SUBSPACE_OVERSAMPLE = 10
 
-    One chunked pass; a column with no observed value gets 0.
 
-    Examples
-    --------
-    >>> column_means(np.array([[1.0, np.nan], [3.0, np.nan]])).tolist()
-    [2.0, 0.0]
+def _subspace(X, sample_weight, mean, k, backend):
+    """Leading eigenpairs of the covariance by randomized subspace iteration.
+
+    ``k + SUBSPACE_OVERSAMPLE`` fixed pseudo-random directions (seed 0, so
+    the result is deterministic) are multiplied by the covariance
+    ``SUBSPACE_ITERATIONS`` times with re-orthonormalisation (Halko,
+    Martinsson and Tropp 2011, algorithm 4.4), then the Rayleigh-Ritz
+    pairs of the final subspace are taken: one pass over X per product.
     """
-    n, d = X.shape
-    total = np.zeros(d)
-    count = np.zeros(d)
-    for a in range(0, n, step):
-        C = np.asarray(X[a : a + step], dtype=np.float64)
-        seen = ~np.isnan(C)
-        w = np.ones(len(C)) if sample_weight is None else sample_weight[a : a + step]
-        total += np.asarray(w, dtype=np.float64) @ np.where(seen, C, 0.0)
-        count += np.asarray(w, dtype=np.float64) @ seen
-    return np.divide(total, count, out=np.zeros(d), where=count > 0)
+    d = len(mean)
+    p = min(d, k + SUBSPACE_OVERSAMPLE)
+    Q = np.linalg.qr(np.random.default_rng(0).standard_normal((d, p)))[0]
+    for _ in range(SUBSPACE_ITERATIONS):
+        Q = np.linalg.qr(backend.cov_product(X, sample_weight, mean, Q))[0]
+    Y = backend.cov_product(X, sample_weight, mean, Q)
+    B = Q.T @ Y
+    evals, V = np.linalg.eigh((B + B.T) / 2)
+    top = np.argsort(evals)[::-1][:k]
+    return evals[top], Q @ V[:, top]
 
 
 def _gram_components(X, mean, p, k, masked=False):
@@ -223,7 +225,7 @@ def init_codebook(X, grid, init, rng, sample_weight, backend, metric="euclidean"
 
 
 def _initial(X, grid, init, rng, sample_weight, backend):
-    n, d = X.shape
+    d = X.shape[1]
     m = grid.n_units
     if isinstance(init, str) and init == "pca":
         from somkit._kernels import Factored
@@ -231,25 +233,9 @@ def _initial(X, grid, init, rng, sample_weight, backend):
         factored = Factored(*pca_factors(X, grid, sample_weight, backend))
         return factored.dense(), factored
     if isinstance(init, str) and init == "sample":
-        p = None if sample_weight is None else np.asarray(sample_weight, float)
-        available = n if p is None else np.count_nonzero(p)
-        if p is not None:
-            p = p / p.sum()
-        rows = rng.choice(n, size=m, replace=m > available, p=p)
-        W = np.asarray(X[rows], dtype=np.float64)
-        holes = np.isnan(W)
-        if holes.any():
-            W = np.where(holes, column_means(X, sample_weight), W)
-        return W, None
+        return backend.sample_rows(X, m, rng, sample_weight), None
     if isinstance(init, str) and init == "random":
-        lo = np.full(d, np.inf)
-        hi = np.full(d, -np.inf)
-        for a in range(0, n, 65536):
-            C = np.asarray(X[a : a + 65536], dtype=np.float64)
-            lo = np.fmin(lo, np.nanmin(C, axis=0, initial=np.inf))
-            hi = np.fmax(hi, np.nanmax(C, axis=0, initial=-np.inf))
-        unseen = lo > hi  # a column without any observed value
-        lo[unseen] = hi[unseen] = 0.0
+        lo, hi = backend.column_range(X)
         return lo + rng.random((m, d)) * (hi - lo), None
     return np.array(init, dtype=np.float64), None
 

@@ -217,7 +217,11 @@ def choose_scaling(X, dtype, metric):
     """
     if _quick_holds(X, dtype, metric):
         return None
-    lo, hi = extent(X)
+    return scaling_for_extent(*extent(X), dtype, metric)
+
+
+def scaling_for_extent(lo, hi, dtype, metric):
+    """:func:`choose_scaling` from the per-feature ``(min, max)`` of the data."""
     q, m = _size(lo, hi, metric)
     if not math.isfinite(q):
         q = math.inf

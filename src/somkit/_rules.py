@@ -265,6 +265,7 @@ def auto_grid(X, sample_weight=None, backend=None, **rule):
         holes = input_kind(X) == "array" and bool(np.isnan(np.asarray(X)).any())
         backend = resolve("auto", X, missing="ignore" if holes else "error")
     n = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+    n = getattr(X, "total_weight", n)  # a stream of weighted chunks
     k = min(2, X.shape[1])
     _, evals, _ = leading_components(X, sample_weight, k, backend)
     return grid_shape(n, list(evals[:k]), **rule)

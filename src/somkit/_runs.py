@@ -157,27 +157,27 @@ class RunsMixin:
         self.n_full_passes_ = read.count(Xb.shape[0]) + 1
 
     def _finish(self, X, sample_weight, backend):
-        idx, dist = self._robust(
+        """``labels_`` and ``outlier_threshold_`` in one pass over X.
+
+        The backend computes them where the data live (dask: labels
+        gathered, the percentile from merged distance tails; a stream: no
+        labels, which would grow with the data).
+        """
+        labels, threshold = self._robust(
             X,
-            lambda X, W: backend.bmu(
-                X, W, self._search_metric(), batch_size=self.batch_size
+            lambda X, W: backend.labels_and_threshold(
+                X,
+                W,
+                self._search_metric(),
+                sample_weight,
+                OUTLIER_QUANTILE,
+                self.batch_size,
             ),
             "bmu",
         )
-        if backend.lazy:
-            idx, dist = backend.dask.compute(idx, dist)
-        self.labels_ = np.asarray(idx)
-        dist = np.asarray(dist)
-        w = None if sample_weight is None else sample_weight
-        keep = slice(None) if w is None else w > 0
-        self.outlier_threshold_ = float(
-            np.percentile(
-                dist[keep],
-                OUTLIER_QUANTILE,
-                method="inverted_cdf",
-                weights=None if w is None else w[keep],
-            )
-        )
+        if labels is not None:
+            self.labels_ = np.asarray(labels)
+        self.outlier_threshold_ = float(threshold)
 
     def _choose_scaling(self, X, dtype):
         """The data scale of this fit (:mod:`somkit._numeric`).

@@ -46,10 +46,11 @@ from somkit._rules import FULL_EPOCHS, fit_schedule
 from somkit._rules import make_rng as _rng
 from somkit._runs import RunsMixin
 from somkit._schedules import as_schedule, check_radius, check_rate
+from somkit._streaming import StreamingMixin
 from somkit._train import TrainPlan, empty_history
 
 
-class SOM(RunsMixin, LayeredMixin, SOMBase):
+class SOM(RunsMixin, StreamingMixin, LayeredMixin, SOMBase):
     """Self-organizing map (Kohonen map).
 
     Parameters
@@ -153,7 +154,8 @@ default="pca"
     cluster_centers_ : ndarray of shape (n_units, n_features)
         The same array as ``codebook_`` (scikit-learn's name).
     labels_ : ndarray of shape (n_samples,)
-        BMU of each training sample for the final codebook.
+        BMU of each training sample for the final codebook (not set by
+        :meth:`fit_stream`).
     grid_ : Grid
         Map geometry (positions, distances, adjacency).
     n_iter_ : int
@@ -488,6 +490,8 @@ default="pca"
     def _warn_scales(self, X):
         # cosine / dot maps hold embeddings; layered maps scale each layer
         if self.metric not in ("cosine", "dot") and self.layers is None:
+            if input_kind(X) == "dask":  # one block's rows, not a pass over X
+                X = X.blocks[0]
             scale_warning(X, getattr(self, "feature_names_in_", None), stacklevel=4)
 
     def _set_codebook(self, W):

@@ -229,10 +229,9 @@ def get_state(som):
         "scaling": None,
         "n_full_passes": getattr(som, "n_full_passes_", None),
     }
-    arrays = {
-        "codebook": np.asarray(som.codebook_),
-        "labels": np.asarray(som.labels_, dtype=np.int64),
-    }
+    arrays = {"codebook": np.asarray(som.codebook_)}
+    if hasattr(som, "labels_"):  # not after fit_stream (it would grow with the data)
+        arrays["labels"] = np.asarray(som.labels_, dtype=np.int64)
     scaling = getattr(som, "_scaling_", None)
     if scaling is not None:
         meta["scaling"], more = scaling.to_state()
@@ -296,10 +295,11 @@ def read_state(meta, arrays, partial=False):
         out["_scaling_"] = Scaling(offset, scale, unit_rows)
     if partial:
         return out
-    labels = check_array(arrays, "labels", "labels", "i", (None,))
-    if labels.size and (labels.min() < 0 or labels.max() >= W.shape[0]):
-        raise ValueError("labels refer to units outside the grid")
-    out["labels_"] = labels.astype(np.int64, copy=False)
+    labels = check_array(arrays, "labels", "labels", "i", (None,), False)
+    if labels is not None:  # absent for a map trained by fit_stream
+        if labels.size and (labels.min() < 0 or labels.max() >= W.shape[0]):
+            raise ValueError("labels refer to units outside the grid")
+        out["labels_"] = labels.astype(np.int64, copy=False)
     out["outlier_threshold_"] = check_float(
         meta.get("outlier_threshold"), "outlier_threshold", 0.0
     )

@@ -332,29 +332,85 @@ def _online_epoch(be, W, X, sample_weight, plan, t):
     return W, {"qe_sum": qe, "te_sum": te, "weight": tot}
 
 
+@dataclass(frozen=True)
+class MinibatchStep:
+    """The minibatch rule over the rows of one block, as a picklable object.
+
+    Sent to where a block lives (a dask worker, the reader of a stream) by
+    backends with ``minibatch_by_blocks``: ``step(be, W, C, sw, offset,
+    seed)`` runs the minibatches of block ``C`` (rows in the order of
+    ``default_rng(seed).permutation``, or stored order when ``seed`` is
+    None) with schedules advanced as if the block's rows came ``offset``
+    rows into an epoch of ``n`` rows starting at time ``t``.
+    """
+
+    grid: object
+    metric: str
+    neighborhood: str
+    radius: object
+    learning_rate: object
+    total_epochs: int
+    batch_size: int | None
+    t: float
+    n: int
+
+    def __call__(self, be, W, C, sw, offset, seed):
+        m = C.shape[0]
+        order = (
+            np.arange(m) if seed is None else np.random.default_rng(seed).permutation(m)
+        )
+        return _minibatch_rows(be, W, C, sw, order, self, self.t, self.n, offset)
+
+
 def _minibatch_epoch(be, W, X, sample_weight, plan, t):
     n = X.shape[0]
-    order = _order(n, plan)
-    bs = plan.batch_size or MINIBATCH
+    if be.minibatch_by_blocks:
+        step = MinibatchStep(
+            plan.grid,
+            plan.metric,
+            plan.neighborhood,
+            plan.radius,
+            plan.learning_rate,
+            plan.total_epochs,
+            plan.batch_size,
+            t,
+            n,
+        )
+        W, stats = be.scan_blocks(
+            X, sample_weight, be.to_numpy(W), step, plan.rng, plan.shuffle
+        )
+        return be.asarray(W), stats
     sw_all = (
         None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     )
+    W, (qe, te, tot) = _minibatch_rows(be, W, X, sw_all, _order(n, plan), plan, t, n, 0)
+    return W, {"qe_sum": qe, "te_sum": te, "weight": tot}
+
+
+def _minibatch_rows(be, W, X, sw_all, order, rule, t, n, offset):
+    """Minibatch steps over the rows ``order`` of X, ``offset`` rows into an epoch.
+
+    ``rule`` holds the grid, metric, neighbourhood, schedules and batch size
+    (a :class:`TrainPlan` or a :class:`MinibatchStep`). Returns the new
+    codebook and the running ``(qe_sum, te_sum, weight)``.
+    """
+    bs = rule.batch_size or MINIBATCH
     dtype = be.numpy_dtype(W)
     qe = te = 0.0
     tot = 0.0
-    for a in range(0, n, bs):
+    for a in range(0, len(order), bs):
         rows = order[a : a + bs]
-        C = be.take(X, rows, dtype, plan.metric)
+        C = be.take(X, rows, dtype, rule.metric)
         sw = np.ones(len(rows)) if sw_all is None else sw_all[rows]
-        tt = t + a / n
-        sigma = effective_radius(plan.radius(tt, plan.total_epochs))
-        rate = plan.learning_rate(tt, plan.total_epochs)
-        sums, wsum, q, e = be.minibatch_sums(C, W, plan.metric, sw, plan.grid)
+        tt = t + (offset + a) / n
+        sigma = effective_radius(rule.radius(tt, rule.total_epochs))
+        rate = rule.learning_rate(tt, rule.total_epochs)
+        sums, wsum, q, e = be.minibatch_sums(C, W, rule.metric, sw, rule.grid)
         W = minibatch_update(
-            be, W, sums, wsum, plan.grid, plan.neighborhood, sigma, rate, plan.metric
+            be, W, sums, wsum, rule.grid, rule.neighborhood, sigma, rate, rule.metric
         )
         # device scalars stay on the device until the end of the epoch
         qe = qe + q
         te = te + e
         tot += float(sw.sum())
-    return W, {"qe_sum": qe, "te_sum": te, "weight": tot}
+    return W, (qe, te, tot)

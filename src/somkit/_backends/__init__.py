@@ -7,6 +7,8 @@ call to ``fit``, ``partial_fit``, ``predict``, ``transform``, ``score``,
 * ``backend="auto"``: a dask array goes to the dask backend, a torch tensor
   on an accelerator (or an explicit ``device``) to the torch backend, all
   other input (numpy arrays, memmaps, frames, CPU tensors) to numpy;
+* a stream of chunks (``SOM.fit_stream``) goes to the streaming backend,
+  which runs the numpy kernels chunk by chunk (``"auto"`` or ``"numpy"``);
 * ``backend="numpy"`` / ``"torch"`` / ``"dask"``: that backend, or a
   ValueError saying why it cannot take this call and what would work:
   a device needs torch, dask input needs the dask backend, a rule the
@@ -27,7 +29,9 @@ __all__ = ["input_kind", "resolve"]
 
 
 def input_kind(X):
-    """ "dask", "torch" or "array" (anything numpy can read)."""
+    """ "dask", "torch", "stream" or "array" (anything numpy can read)."""
+    if getattr(type(X), "_somkit_stream", False):
+        return "stream"
     mod = type(X).__module__
     if mod.startswith("dask"):
         return "dask"
@@ -71,6 +75,8 @@ def resolve(backend="auto", X=None, *, device=None, algorithm=None, missing="err
     if device is not None and not isinstance(device, str):
         raise TypeError(f"device must be a string or None, got {device!r}.")
     kind = input_kind(X)
+    if kind == "stream":
+        return _stream_backend(backend, device, algorithm, missing)
     name = backend
     if name == "auto":
         if kind == "dask":
@@ -127,4 +133,27 @@ def resolve(backend="auto", X=None, *, device=None, algorithm=None, missing="err
                 "or 'dask', or fill the holes first."
             )
         be.masked = True
+    return be
+
+
+def _stream_backend(backend, device, algorithm, missing):
+    """The streaming backend for a stream of chunks, or why not."""
+    if backend not in ("auto", "numpy") or device is not None:
+        asked = f"device={device!r}" if device is not None else f"backend={backend!r}"
+        raise ValueError(
+            f"a stream of chunks is computed with the numpy kernels chunk by "
+            f"chunk; {asked} cannot take it. Use backend='auto' or 'numpy' "
+            "with fit_stream, or fit a dask array (backend='dask') to compute "
+            "on a cluster."
+        )
+    from somkit._backends.stream import make_backend
+
+    be = make_backend()
+    if algorithm is not None and algorithm not in be.algorithms:
+        raise ValueError(
+            f"algorithm={algorithm!r} is not available on a stream of chunks, "
+            f"which runs {be.algorithms}; the online rule needs the rows in "
+            "memory: use fit with backend='numpy'."
+        )
+    be.masked = missing == "ignore"  # chunks with holes, numpy kernels
     return be

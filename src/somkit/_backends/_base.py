@@ -49,6 +49,12 @@ class Backend:
         Set by the resolver for a map with ``missing="ignore"``: every pass
         of this call treats NaN entries as holes (rows without holes take
         the plain path).
+    few_passes : bool
+        A pass over the data is costly (a cluster map-reduce, a re-read of
+        files): the initialisation uses methods with few passes.
+    minibatch_by_blocks : bool
+        The minibatch rule runs block by block where the data live
+        (:meth:`scan_blocks`) instead of on rows gathered by :meth:`take`.
     """
 
     name = "abstract"
@@ -57,6 +63,8 @@ class Backend:
     device = None
     supports_missing = False
     masked = False
+    few_passes = False
+    minibatch_by_blocks = False
 
     def describe(self):
         """A short description, e.g. ``"torch on cuda:0"``."""
@@ -173,6 +181,112 @@ class Backend:
         """Weighted mean and population covariance of X (numpy, float64)."""
         raise NotImplementedError
 
+    def mean(self, X, sample_weight=None):
+        """Weighted mean of the rows (numpy, float64) and the total weight.
+
+        With :attr:`masked`, each column's mean over its observed values
+        (0 for a column never observed).
+        """
+        n = X.shape[0]
+        sw = None if sample_weight is None else np.asarray(sample_weight, float)
+        total = float(n) if sw is None else float(sw.sum())
+        acc = np.zeros(X.shape[1])
+        count = np.zeros(X.shape[1])
+        for a, b in _spans(n, X.shape[1]):
+            C = np.asarray(X[a:b], dtype=np.float64)
+            w = np.ones(b - a) if sw is None else sw[a:b]
+            if self.masked:
+                seen = ~np.isnan(C)
+                acc += w @ np.where(seen, C, 0.0)
+                count += w @ seen
+            else:
+                acc += w @ C
+        if self.masked:
+            return np.divide(acc, count, out=np.zeros_like(acc), where=count > 0), total
+        return acc / total, total
+
+    def cov_product(self, X, sample_weight, mean, V):
+        """``cov(X) @ V`` (weighted population covariance, numpy float64).
+
+        One pass over X; the covariance itself (n_features^2) is never
+        formed, so wide data stay cheap.
+        """
+        n = X.shape[0]
+        sw = None if sample_weight is None else np.asarray(sample_weight, float)
+        total = float(n) if sw is None else float(sw.sum())
+        out = np.zeros((X.shape[1], V.shape[1]))
+        for a, b in _spans(n, X.shape[1]):
+            C = np.asarray(X[a:b], dtype=np.float64) - mean
+            if self.masked:  # a hole at its column's mean adds nothing
+                C[np.isnan(C)] = 0.0
+            P = C @ V
+            out += C.T @ (P if sw is None else sw[a:b, None] * P)
+        return out / total
+
+    def column_range(self, X):
+        """Per-feature minimum and maximum (numpy float64).
+
+        With :attr:`masked`, over the observed values (0, 0 for a column
+        never observed).
+        """
+        lo = np.full(X.shape[1], np.inf)
+        hi = np.full(X.shape[1], -np.inf)
+        for a, b in _spans(X.shape[0], X.shape[1]):
+            part = range_of(np.asarray(X[a:b], dtype=np.float64), self.masked)
+            lo, hi = np.fmin(lo, part[0]), np.fmax(hi, part[1])
+        return finish_range(lo, hi)
+
+    def sample_rows(self, X, size, rng, sample_weight=None):
+        """``size`` rows drawn at random (numpy float64, shape (size, n_features)).
+
+        Without replacement while there are enough rows of positive weight,
+        with probability proportional to ``sample_weight`` when given.
+        """
+        n = X.shape[0]
+        p = None if sample_weight is None else np.asarray(sample_weight, float)
+        available = n if p is None else np.count_nonzero(p)
+        if p is not None:
+            p = p / p.sum()
+        rows = rng.choice(n, size=size, replace=size > available, p=p)
+        W = self._rows(X, rows)
+        holes = np.isnan(W) if self.masked else None
+        if holes is not None and holes.any():  # holes at their column's mean
+            W = np.where(holes, self.mean(X, sample_weight)[0], W)
+        return W
+
+    def _rows(self, X, rows):
+        return np.asarray(X[rows], dtype=np.float64)
+
+    def labels_and_threshold(self, X, W, metric, sample_weight, q, batch_size=None):
+        """BMU of every row (or None) and the ``q`` percentile of their distances.
+
+        The percentile is weighted by ``sample_weight`` (rows of weight 0
+        do not count), ``method="inverted_cdf"``.
+        """
+        idx, dist = self.bmu(X, W, metric, batch_size=batch_size)
+        idx, dist = self.to_numpy(idx), np.asarray(self.to_numpy(dist))
+        w = sample_weight
+        keep = slice(None) if w is None else w > 0
+        threshold = np.percentile(
+            dist[keep],
+            q,
+            method="inverted_cdf",
+            weights=None if w is None else w[keep],
+        )
+        return np.asarray(idx), float(threshold)
+
+    def scan_blocks(self, X, sample_weight, W, step, rng, shuffle):
+        """Run ``step`` over the blocks of X in turn, each where it lives.
+
+        ``step(numpy_backend, W, block, block_weights, offset, seed)`` returns
+        ``(W, (qe_sum, te_sum, weight))``; ``offset`` is the number of rows
+        visited before the block in this pass, ``seed`` a seed for the order
+        of rows inside the block (None: file order). Returns the last ``W``
+        and the summed statistics. Backends with ``minibatch_by_blocks``
+        implement it and document their order of blocks.
+        """
+        raise NotImplementedError(f"the {self.name} backend has no block scan")
+
     def online_steps(self, C, sw, W, grid, metric, neighborhood, rates, sigmas):
         """The sequential rule over the rows of C (in place on W)."""
         raise NotImplementedError(f"the {self.name} backend has no online rule")
@@ -182,3 +296,26 @@ class Backend:
         import contextlib
 
         return contextlib.nullcontext()
+
+
+def range_of(C, masked):
+    """Per-column minimum and maximum of a chunk (NaN ignored when ``masked``)."""
+    if masked:
+        return (
+            np.nanmin(C, axis=0, initial=np.inf),
+            np.nanmax(C, axis=0, initial=-np.inf),
+        )
+    return C.min(axis=0), C.max(axis=0)
+
+
+def finish_range(lo, hi):
+    """``(lo, hi)`` with a column never observed (lo > hi) set to 0, 0."""
+    unseen = lo > hi
+    lo[unseen] = hi[unseen] = 0.0
+    return lo, hi
+
+
+def _spans(n, d, elements=1 << 22):
+    """``(start, stop)`` row ranges of about ``elements`` values each."""
+    step = max(1, elements // max(1, d))
+    return [(a, min(a + step, n)) for a in range(0, n, step)]

@@ -94,18 +94,15 @@ def masked_moments(X, sample_weight=None, *, rows=8192):
 
     def chunk(c):
         a, b = c * rows, min((c + 1) * rows, n)
-        C = np.asarray(X[a:b], dtype=np.float64)
-        seen = ~np.isnan(C)
-        w = np.ones(b - a) if sw is None else sw[a:b]
-        return C, seen, w
+        return np.asarray(X[a:b], dtype=np.float64), None if sw is None else sw[a:b]
 
     def mean_part(k, workers):
         total = np.zeros(d)
         count = np.zeros(d)
         for c in range(k, n_chunks, workers):
-            C, seen, w = chunk(c)
-            total += w @ np.where(seen, C, 0.0)
-            count += w @ seen
+            s, n = observed_sums(*chunk(c))
+            total += s
+            count += n
         parts[k] = (total, count)
 
     workers = run_workers(n_chunks, mean_part)
@@ -118,12 +115,9 @@ def masked_moments(X, sample_weight=None, *, rows=8192):
         acc = np.zeros((d, d))
         pairs = np.zeros((d, d))
         for c in range(k, n_chunks, workers):
-            C, seen, w = chunk(c)
-            root = np.sqrt(w)[:, None]
-            Cc = np.where(seen, C - mean, 0.0) * root
-            Mw = seen * root
-            acc += Cc.T @ Cc
-            pairs += Mw.T @ Mw
+            s, p = pair_sums(*chunk(c), mean)
+            acc += s
+            pairs += p
         parts[k] = (acc, pairs)
 
     workers = run_workers(n_chunks, cov_part)
@@ -131,3 +125,69 @@ def masked_moments(X, sample_weight=None, *, rows=8192):
     pairs = sum(parts[k][1] for k in range(workers))
     cov = np.divide(acc, pairs, out=np.zeros((d, d)), where=pairs > 0)
     return mean, cov
+
+
+def chunk_moments(C, sample_weight=None):
+    """``(weight, mean, scatter)`` of one chunk, to merge with :func:`merge_moments`.
+
+    ``scatter`` is the weighted sum of centred outer products (``weight * cov``).
+    """
+    mean, cov = moments(C, sample_weight)
+    w = float(len(C)) if sample_weight is None else float(np.sum(sample_weight))
+    return w, mean, cov * w
+
+
+def merge_moments(a, b):
+    """Two ``(weight, mean, scatter)`` triples as one (Chan et al.'s update).
+
+    Exact in real arithmetic and stable in floating point: the scatter of
+    the union is the two scatters plus the spread of the two means, never a
+    difference of raw second moments.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0], [2.0], [4.0], [10.0]])
+    >>> w, mean, s = merge_moments(chunk_moments(X[:1]), chunk_moments(X[1:]))
+    >>> w, mean.tolist(), (s / w).tolist()
+    (4.0, [4.0], [[14.0]])
+    """
+    wa, ma, sa = a
+    wb, mb, sb = b
+    w = wa + wb
+    if wa == 0 or wb == 0:
+        return (w, ma if wb == 0 else mb, sa + sb)
+    delta = mb - ma
+    mean = ma + delta * (wb / w)
+    return w, mean, sa + sb + np.outer(delta, delta) * (wa * wb / w)
+
+
+def observed_sums(C, w=None):
+    """Weighted sums and counts of the observed (non-NaN) values per column.
+
+    The pieces of :func:`masked_moments`'s means, to add over chunks.
+
+    Examples
+    --------
+    >>> s, n = observed_sums(np.array([[1.0, np.nan], [3.0, 4.0]]))
+    >>> s.tolist(), n.tolist()
+    ([4.0, 4.0], [2.0, 1.0])
+    """
+    C = np.asarray(C, dtype=np.float64)
+    seen = ~np.isnan(C)
+    w = np.ones(len(C)) if w is None else np.asarray(w, dtype=np.float64)
+    return w @ np.where(seen, C, 0.0), w @ seen
+
+
+def pair_sums(C, w, mean):
+    """Centred cross products and weights of the pairs observed together.
+
+    The pieces of :func:`masked_moments`'s covariance (given the means), to
+    add over chunks: covariance = products / pair weights.
+    """
+    C = np.asarray(C, dtype=np.float64)
+    seen = ~np.isnan(C)
+    w = np.ones(len(C)) if w is None else np.asarray(w, dtype=np.float64)
+    root = np.sqrt(w)[:, None]
+    Cc = np.where(seen, C - mean, 0.0) * root
+    Mw = seen * root
+    return Cc.T @ Cc, Mw.T @ Mw

@@ -21,15 +21,38 @@ _POOL_LOCK = threading.Lock()
 _BLAS_LOCK = threading.Lock()
 _BLAS_STATE = {"controller": None, "depth": 0, "limiter": None}
 _BUFFERS = threading.local()
+_CAP = threading.local()
 
 
 def n_workers():
-    """Threads a pass over the data uses (``NUMBA_NUM_THREADS``, CPU affinity)."""
+    """Threads a pass over the data uses (``NUMBA_NUM_THREADS``, CPU affinity).
+
+    Inside :func:`thread_cap` (a task of a dask scheduler that already runs
+    one task per core) at most the cap.
+    """
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(int(numba.config.NUMBA_NUM_THREADS), cpus))
+    n = max(1, min(int(numba.config.NUMBA_NUM_THREADS), cpus))
+    cap = getattr(_CAP, "cap", None)
+    return n if cap is None else max(1, min(n, cap))
+
+
+@contextlib.contextmanager
+def _thread_setting(store, name, value):
+    """Set ``store.name`` for this thread; yields the outer value, restores it."""
+    outer = getattr(store, name, None)
+    setattr(store, name, value)
+    try:
+        yield outer
+    finally:
+        setattr(store, name, outer)
+
+
+def thread_cap(cap):
+    """Passes started from this thread use at most ``cap`` threads (None: no cap)."""
+    return _thread_setting(_CAP, "cap", cap)
 
 
 def _pool(workers):
@@ -107,14 +130,12 @@ def reuse_buffers():
     Used around a training run: fresh multi-megabyte blocks every epoch cost
     page faults that can exceed the work on small data. Cleared on exit.
     """
-    outer = getattr(_BUFFERS, "enabled", False)
-    _BUFFERS.enabled = True
-    try:
-        yield
-    finally:
-        _BUFFERS.enabled = outer
-        if not outer:
-            _BUFFERS.cache = None
+    with _thread_setting(_BUFFERS, "enabled", True) as outer:
+        try:
+            yield
+        finally:
+            if not outer:
+                _BUFFERS.cache = None
 
 
 def cached_buffers(key, count, make):

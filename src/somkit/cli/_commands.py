@@ -17,6 +17,7 @@ from somkit.cli._options import (
     say,
     training_options,
 )
+from somkit.cli._scale_options import fit_scale_options, predict_scale_options
 
 
 def load_model(path):
@@ -33,7 +34,7 @@ def unwrap(model):
 
 # --------------------------------------------------------------------- fit
 @cli.command()
-@click.argument("data", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path())
 @click.option(
     "-o",
     "--output",
@@ -60,7 +61,19 @@ def unwrap(model):
     help="Epochs between checkpoints.",
 )
 @training_options
-def fit(data, output, id_column, checkpoint, checkpoint_every, **opts):
+@fit_scale_options
+def fit(
+    data,
+    output,
+    id_column,
+    checkpoint,
+    checkpoint_every,
+    sample,
+    stream,
+    chunk_rows,
+    scheduler,
+    **opts,
+):
     """Train a map on DATA and save it to a model file.
 
     Shows a progress bar (QE and radius per epoch) on a terminal and plain
@@ -69,10 +82,14 @@ def fit(data, output, id_column, checkpoint, checkpoint_every, **opts):
     scikit-learn Pipeline), so predict/plot/report and ``somkit.load`` apply
     them to new data. Holes are ignored by default (--missing). Ctrl-C
     finishes the current epoch, saves the map trained so far to OUTPUT and
-    exits with status 130 (twice: abort at once).
+    exits with status 130 (twice: abort at once). Big files are read in
+    chunks (--stream), or trained on a uniform sample (--sample N) or on a
+    dask cluster (--scheduler).
     """
     from somkit import save
     from somkit._checkpoint import Checkpoint
+    from somkit.cli._scale import wants_stream
+    from somkit.cli._scale_train import fit_at_scale
     from somkit.cli._training import (
         DATA_OPTIONS,
         interrupted_exit,
@@ -88,17 +105,37 @@ def fit(data, output, id_column, checkpoint, checkpoint_every, **opts):
             check_parent(path)
     check_outputs([output, checkpoint], [data])
     check_outputs([output], [checkpoint])
+    at_scale = sample is not None or wants_stream(data, stream, scheduler)
+    if at_scale and checkpoint is not None:
+        raise CliError(
+            "--checkpoint needs DATA read whole ('somkit resume' reads it again); "
+            "drop --stream/--sample/--scheduler, or --checkpoint."
+        )
     ck = None
     if checkpoint is not None:  # what 'somkit resume' needs to read DATA again
         reading = {k: opts[k] for k in DATA_OPTIONS}
         extra = {"options": reading, "id_column": id_column}
         ck = Checkpoint(checkpoint, checkpoint_every, extra=extra)
-    dataset = read_training_data(data, opts, id_column=id_column)
-    model, _, interrupted = train(dataset, opts, checkpoint=ck)
+    if at_scale:
+        model, interrupted = fit_at_scale(
+            data,
+            opts,
+            id_column=id_column,
+            sample=sample,
+            chunk_rows=chunk_rows,
+            scheduler=scheduler,
+        )
+    else:
+        dataset = read_training_data(data, opts, id_column=id_column)
+        model, _, interrupted = train(dataset, opts, checkpoint=ck)
     save(model, output)
     if interrupted:
         som = unwrap(model)[0]
-        total = planned_epochs(som, dataset.n_samples)
+        total = (
+            planned_epochs(som, dataset.n_samples)
+            if not at_scale
+            else som.n_epochs or "the planned"
+        )
         interrupted_exit(output, som, total, checkpoint)
     say(opts["quiet"], f"saved {output}")
 
@@ -169,13 +206,15 @@ def resume(checkpoint, data, output, quiet):
 # ----------------------------------------------------------------- predict
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.argument("data", type=click.Path(dir_okay=False))
+@click.argument("data", nargs=-1, required=True, metavar="DATA...")
 @click.option(
     "-o",
     "--output",
-    default="-",
+    default=None,
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="CSV file to write ('-' = standard output, the default).",
+    help="File to write: CSV, or Parquet when it ends in .parquet ('-' = CSV on "
+    "standard output, the default). Several inputs go into one file with a "
+    "source column.",
 )
 @click.option("--id-column", metavar="NAME", help="Copy this column to the output.")
 @click.option(
@@ -185,16 +224,61 @@ def resume(checkpoint, data, output, quiet):
     "as a formula (by default they get a leading ').",
 )
 @column_options
-def predict(model, data, output, id_column, raw_cells, **opts):
-    """Best-matching unit of every row of DATA.
+@predict_scale_options
+def predict(model, data, output, id_column, label_column, raw_cells, **opts):
+    """Best-matching unit of every row of DATA (files or quoted globs).
 
-    Writes CSV with the unit's flat index (bmu), its grid coordinates (row,
-    col; position on a chain; row, col, layer in 3-D) and the distance from
-    the row to the unit, after the model's preprocessing. A class column
+    Writes the unit's flat index (bmu), its grid coordinates (row, col;
+    position on a chain; row, col, layer in 3-D) and the distance from the
+    row to the unit, after the model's preprocessing. A class column
     (--label-column) is copied to the output. Rows with holes are placed by
     their observed values (a model trained with --missing ignore); rows with
-    no observed feature get empty cells.
+    no observed feature get empty cells. Several inputs (or a glob such as
+    "data/*.parquet") go into one output with a source column, or one
+    output each with --output-dir. Big files, Parquet output and several
+    inputs are handled chunk by chunk, in bounded memory, on the local cores
+    or on a dask cluster (--scheduler).
     """
+    from somkit.cli._scale import expand_inputs, predict_files, wants_stream
+
+    scale = {k: opts.pop(k) for k in SCALE_KEYS}
+    inputs = expand_inputs(data)
+    if scale["output_dir"] is not None and output is not None:
+        raise CliError("give either -o/--output or --output-dir, not both.")
+    output = "-" if output is None and scale["output_dir"] is None else output
+    parquet = output is not None and output.lower().endswith((".parquet", ".pq"))
+    streamed = [wants_stream(p, scale["stream"], scale["scheduler"]) for p in inputs]
+    if len(inputs) > 1 or scale["output_dir"] or parquet or any(streamed):
+        if opts["columns"] is not None or opts["exclude"] is not None:
+            raise CliError(
+                "--columns/--exclude: files read in chunks (several inputs, "
+                "Parquet output, --output-dir, --stream, --scheduler) give the "
+                "model's own feature columns; drop them."
+            )
+        predict_files(
+            model,
+            inputs,
+            output=output,
+            id_column=id_column,
+            label_column=label_column,
+            quiet=False,
+            load_model=load_model,
+            sep=opts["sep"],
+            decimal=opts["decimal"],
+            raw_cells=raw_cells,
+            **{k: v for k, v in scale.items() if k != "stream"},
+        )
+        return
+    opts["label_column"] = label_column
+    _predict_in_memory(model, inputs[0], output, id_column, raw_cells, opts)
+
+
+#: The options of predict at scale (see ``cli._scale_options``).
+SCALE_KEYS = ("output_dir", "fmt", "chunk_rows", "scheduler", "stream")
+
+
+def _predict_in_memory(model, data, output, id_column, raw_cells, opts):
+    """One small file read whole, to CSV."""
     import csv
 
     from somkit._atomic import atomic_write

@@ -23,6 +23,7 @@ from somkit.cli._options import (
     start_agg,
     training_options,
 )
+from somkit.cli._scale_options import fit_scale_options
 
 
 # -------------------------------------------------------------------- plot
@@ -131,7 +132,7 @@ def plot(model, kind, data, label_column, image_shape, output, dpi, **opts):
 
 # ------------------------------------------------------------------ report
 @cli.command("report")
-@click.argument("data", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path())
 @click.option(
     "-o",
     "--output",
@@ -171,8 +172,26 @@ def plot(model, kind, data, label_column, image_shape, output, dpi, **opts):
     "its cross-validated accuracy, class prototypes and misclassified samples.",
 )
 @training_options
+@fit_scale_options
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=200_000,
+    show_default=True,
+    help="When DATA is read in chunks (or trained on a --sample), the page "
+    "and rows.csv describe a uniform sample of at most this many rows.",
+)
 def report_cmd(
-    data, output, model, title, id_column, n_clusters, image_shape, supervised, **opts
+    data,
+    output,
+    model,
+    title,
+    id_column,
+    n_clusters,
+    image_shape,
+    supervised,
+    max_rows,
+    **opts,
 ):
     """Train a map on DATA (or use --model) and write an HTML report.
 
@@ -189,13 +208,12 @@ def report_cmd(
     """
     from somkit import report, save
     from somkit._model import unwrap
+    from somkit.cli._scale import wants_stream
+    from somkit.cli._scale_train import report_at_scale
     from somkit.cli._training import (
         interrupted_exit,
         planned_epochs,
-        read_model_data,
-        read_training_data,
         supervised_sections,
-        train,
     )
 
     start_agg()
@@ -203,31 +221,36 @@ def report_cmd(
     written = [out / n for n in ("index.html", "rows.csv", "clusters.csv")]
     written += [] if model is not None else [out / "model.npz"]
     check_outputs(written, [data, model])
+    scale = {k: opts.pop(k) for k in ("sample", "chunk_rows", "scheduler")}
+    stream = opts.pop("stream")
     if supervised and opts["label_column"] is None:
         raise CliError("--supervised needs --label-column NAME (the classes).")
-    seconds = None
-    if model is not None:
-        som = load_model(model)
-        if opts["columns"] is not None:
-            raise CliError(
-                "--columns cannot be used with --model (the model's columns are used)."
-            )
-        dataset = read_model_data(
-            data, som, opts, id_column=id_column, quiet=opts["quiet"]
-        )
-    else:
-        dataset = read_training_data(data, opts, id_column=id_column)
-    if image_shape is not None:
-        image_shape = _image_shape(dataset, dataset.n_features, image_shape)
     model_path = None
-    if model is None:
-        som, seconds, interrupted = train(dataset, opts, supervised=supervised)
-        model_path = out / "model.npz"
-        if interrupted:  # Ctrl-C: keep the map, skip the report
-            save(som, model_path)
-            trained = unwrap(som)[0]
-            total = planned_epochs(trained, dataset.n_samples)
-            interrupted_exit(model_path, trained, total)
+    if scale["sample"] is not None or wants_stream(data, stream, scale["scheduler"]):
+        if supervised:
+            raise CliError(
+                "--supervised trains in memory; drop --sample/--stream/--scheduler "
+                "(or --supervised)."
+            )
+        som, dataset, seconds = report_at_scale(
+            data, model, opts, id_column=id_column, max_rows=max_rows, **scale
+        )
+        if model is None:
+            model_path = out / "model.npz"
+        title = title or f"{Path(data.split('::')[0]).name} ({dataset.source})"
+        if image_shape is not None:
+            image_shape = _image_shape(dataset, dataset.n_features, image_shape)
+    else:
+        som, dataset, seconds, image_shape, interrupted = _report_in_memory(
+            data, model, id_column, supervised, image_shape, opts
+        )
+        if model is None:
+            model_path = out / "model.npz"
+            if interrupted:  # Ctrl-C: keep the map, skip the report
+                save(som, model_path)
+                trained = unwrap(som)[0]
+                total = planned_epochs(trained, dataset.n_samples)
+                interrupted_exit(model_path, trained, total)
     tic = time.perf_counter()
     # the report first: a failure leaves no model file behind it
     path = report.write_report(
@@ -248,6 +271,29 @@ def report_cmd(
         f"wrote {path} in {time.perf_counter() - tic:.1f} s"
         + (f" (model: {model_path})" if model_path is not None else ""),
     )
+
+
+def _report_in_memory(data, model, id_column, supervised, image_shape, opts):
+    """``(model, Dataset, train seconds, image shape, interrupted)``, read whole."""
+    from somkit.cli._training import read_model_data, read_training_data, train
+
+    if model is not None:
+        som = load_model(model)
+        if opts["columns"] is not None:
+            raise CliError(
+                "--columns cannot be used with --model (the model's columns are used)."
+            )
+        dataset = read_model_data(
+            data, som, opts, id_column=id_column, quiet=opts["quiet"]
+        )
+    else:
+        dataset = read_training_data(data, opts, id_column=id_column)
+    if image_shape is not None:
+        image_shape = _image_shape(dataset, dataset.n_features, image_shape)
+    if model is not None:
+        return som, dataset, None, image_shape, False
+    som, seconds, interrupted = train(dataset, opts, supervised=supervised)
+    return som, dataset, seconds, image_shape, interrupted
 
 
 # -------------------------------------------------------------------- demo

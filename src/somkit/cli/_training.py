@@ -184,7 +184,7 @@ def supervised_sections(model, data, supervised):
     return (supervised_section(model, data),)
 
 
-def train(data, opts, supervised=False, checkpoint=None):
+def train(data, opts, supervised=False, checkpoint=None, fit=None):
     """Build and fit the model of the training options.
 
     Returns ``(model, seconds, interrupted)``. The model is a Pipeline
@@ -194,7 +194,8 @@ def train(data, opts, supervised=False, checkpoint=None):
     model that takes the raw columns. ``checkpoint`` (a
     ``somkit._checkpoint.Checkpoint``) saves the run with its preprocessing
     steps; after Ctrl-C the map trained so far is kept and ``interrupted``
-    is True.
+    is True. ``fit(model)`` replaces ``model.fit(data.X)`` for data not held
+    in memory (``somkit.cli._scale_train``: chunks, a cluster).
     """
     from sklearn.pipeline import Pipeline
 
@@ -221,7 +222,9 @@ def train(data, opts, supervised=False, checkpoint=None):
         missing=opts["missing"],
         random_state=opts["seed"],
         verbose=1 if terminal and not quiet else 0,
-        callbacks=None if terminal or quiet else [PlainProgress(data.n_samples)],
+        callbacks=None
+        if terminal or quiet
+        else [PlainProgress(_known(data.n_samples))],
     )
     if supervised:
         som = _classifier(opts)
@@ -259,7 +262,10 @@ def train(data, opts, supervised=False, checkpoint=None):
     tic = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        model.fit(data.X, *((data.labels,) if supervised else ()), **fit_params)
+        if fit is not None:
+            fit(model)
+        else:
+            model.fit(data.X, *((data.labels,) if supervised else ()), **fit_params)
     seconds = time.perf_counter() - tic
     for w in caught:  # the scale warning, as a plain line
         if str(w.message).startswith("feature scales differ"):
@@ -283,7 +289,15 @@ def train(data, opts, supervised=False, checkpoint=None):
         f"{som.grid_.n_units} units, {how}); trained in {seconds:.2f} s on "
         f"{som.fit_backend_}" + (f"; last epoch QE {qe:.4g}" if qe is not None else ""),
     )
+    if fit is not None:  # data not in memory: stopped early by Ctrl-C
+        stopped = any(issubclass(w.category, TrainingInterrupted) for w in caught)
+        return model, seconds, stopped
     return model, seconds, som.n_iter_ < planned_epochs(som, data.n_samples)
+
+
+def _known(n_samples):
+    """A row count, or infinity for data read in chunks whose size is unknown."""
+    return n_samples if isinstance(n_samples, int | np.integer) else float("inf")
 
 
 def planned_epochs(som, n_samples):
