@@ -33,6 +33,7 @@ import json
 import math
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
@@ -1300,8 +1301,30 @@ def write_markdown(doc, path):
         L.append(f"- `{lib.name}` ({lib.package}, {lib.kind}): {lib.about}")
     L.append("")
     L.extend(NOTES)
+    kept = kept_sections(path)
+    if kept:
+        L.append("")
+        L.append(kept)
     with open(path, "w") as f:
-        f.write("\n".join(L) + "\n")
+        f.write("\n".join(L).rstrip("\n") + "\n")
+
+
+#: A section of results.md that another script measures carries this phrase;
+#: run.py keeps such sections, in order, when it rewrites the page.
+KEEP_MARK = "(run.py does not)"
+
+
+def kept_sections(path):
+    """The ``## `` sections of ``path`` that other benchmark scripts own."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    parts = re.split(r"(?m)^(?=## )", text)
+    return "\n".join(
+        p.rstrip("\n") + "\n" for p in parts[1:] if KEEP_MARK in " ".join(p.split())
+    ).rstrip("\n")
 
 
 NOTES = """\
