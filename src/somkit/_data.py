@@ -258,18 +258,22 @@ def _check_text(table, idx, source, categorical, notes):
 
 
 def _feature_matrix(table, idx, source, missing):
-    """The features as float64 (object when text columns are kept)."""
+    """The features as float64 (object when text columns are kept).
+
+    Numbers are checked column by column, without a second matrix.
+    """
     n = len(table.columns[0]) if table.columns else 0
     text = any(table.columns[j].dtype == object for j in idx)
+    infinite = [
+        table.names[j]
+        for j in idx
+        if table.columns[j].dtype != object and np.isinf(table.columns[j]).any()
+    ]
+    if infinite:
+        raise DataError(f"{source}: infinite values in column(s) {_quote(infinite)}.")
     X = np.empty((n, len(idx)), dtype=object if text else np.float64)
     for k, j in enumerate(idx):
         X[:, k] = table.columns[j]
-    numeric = [k for k, j in enumerate(idx) if table.columns[j].dtype != object]
-    values = X[:, numeric].astype(np.float64)
-    infinite = np.isinf(values)
-    if infinite.any():
-        cols = [table.names[idx[numeric[k]]] for k in np.flatnonzero(infinite.any(0))]
-        raise DataError(f"{source}: infinite values in column(s) {_quote(cols)}.")
     if missing == "error":
         holes = Dataset(X, [], False).holes()
         if holes.any():
