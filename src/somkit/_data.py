@@ -163,6 +163,8 @@ def _extra_column(table, spec, option, source, n):
         return values, str(spec), None
     j = _resolve(table, spec, option, source)
     values = table.columns[j]
+    if table.block is not None:  # a view: keep the column, not the block
+        values = values.copy()
     if values.dtype == np.float64 and np.all(np.isfinite(values)):
         if np.all(values == np.round(values)):
             values = values.astype(np.int64)
@@ -258,18 +260,29 @@ def _check_text(table, idx, source, categorical, notes):
 
 
 def _feature_matrix(table, idx, source, missing):
-    """The features as float64 (object when text columns are kept)."""
+    """The features as float64 (object when text columns are kept).
+
+    A table read into one float64 block (numeric Parquet, ``.npy``) gives
+    that block itself when every column is a feature, else one copy of the
+    columns picked; numbers are checked column by column, without a
+    second matrix.
+    """
     n = len(table.columns[0]) if table.columns else 0
     text = any(table.columns[j].dtype == object for j in idx)
-    X = np.empty((n, len(idx)), dtype=object if text else np.float64)
-    for k, j in enumerate(idx):
-        X[:, k] = table.columns[j]
-    numeric = [k for k, j in enumerate(idx) if table.columns[j].dtype != object]
-    values = X[:, numeric].astype(np.float64)
-    infinite = np.isinf(values)
-    if infinite.any():
-        cols = [table.names[idx[numeric[k]]] for k in np.flatnonzero(infinite.any(0))]
-        raise DataError(f"{source}: infinite values in column(s) {_quote(cols)}.")
+    infinite = [
+        table.names[j]
+        for j in idx
+        if table.columns[j].dtype != object and np.isinf(table.columns[j]).any()
+    ]
+    if infinite:
+        raise DataError(f"{source}: infinite values in column(s) {_quote(infinite)}.")
+    if table.block is not None:
+        whole = idx == list(range(table.block.shape[1]))
+        X = table.block if whole else table.block.take(idx, axis=1)
+    else:
+        X = np.empty((n, len(idx)), dtype=object if text else np.float64)
+        for k, j in enumerate(idx):
+            X[:, k] = table.columns[j]
     if missing == "error":
         holes = Dataset(X, [], False).holes()
         if holes.any():

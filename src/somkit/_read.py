@@ -3,7 +3,9 @@
 :func:`read_table` gives a :class:`_Table`: column names and one 1-D array
 per column, float64 for numeric columns (holes as NaN) and object for text
 columns (holes as None). ``somkit._data`` then picks features, labels and
-ids from it.
+ids from it. All-numeric Parquet files and numeric ``.npy``/``.npz`` arrays
+are read into one float64 block whose columns are the table's columns, so
+that the features can be that block, not a second copy of the file.
 
 Delimited text: ``sep`` and ``decimal`` may be given; otherwise a ``.csv``
 whose lines are separated by ``;`` (the European spreadsheet export) is
@@ -55,6 +57,9 @@ class _Table:
     extras: dict = field(default_factory=dict)
     # what the reader guessed (separator, decimal mark), for the user
     notes: list = field(default_factory=list)
+    # numeric files read whole: a C-ordered float64 (n, n_columns) array
+    # whose column j is columns[j] (a view), so that it can be the features
+    block: np.ndarray | None = None
 
 
 def _suffix(path):
@@ -306,10 +311,76 @@ def _read_parquet(path):
             "(pip install pandas pyarrow)."
         ) from None
     try:
-        frame = pd.read_parquet(path)
+        table = _read_parquet_numeric(path)
+        if table is None:
+            table = _from_frame(pd.read_parquet(path), named=True)
     except Exception as exc:  # pyarrow raises its own error types
         raise DataError(f"{path}: cannot read as Parquet ({exc}).") from None
-    return _from_frame(frame, named=True)
+    return table
+
+
+def _numeric_fields(pf):
+    """The Parquet file's column names when all are plain numbers, else None.
+
+    Plain numbers: integers, float32 and float64 (holes allowed), with no
+    repeated names; the pandas index columns a file may carry are left
+    aside, as :func:`pandas.read_parquet` makes them the index. Other files
+    go through pandas, whose conversion defines the columns.
+    """
+    import pyarrow as pa
+
+    schema = pf.schema_arrow
+    meta = schema.pandas_metadata or {}
+    index = {c for c in meta.get("index_columns", ()) if isinstance(c, str)}
+    renamed = any(
+        c.get("field_name") not in index and str(c.get("name")) != c.get("field_name")
+        for c in meta.get("columns", ())
+    )
+    names = [f.name for f in schema if f.name not in index]
+    plain = all(
+        pa.types.is_integer(f.type)
+        or pa.types.is_float32(f.type)
+        or pa.types.is_float64(f.type)
+        for f in schema
+        if f.name not in index
+    )
+    if renamed or not plain or not names or len(set(names)) != len(names):
+        return None
+    return names
+
+
+def _read_parquet_numeric(path):
+    """A numeric Parquet file as one float64 block (else None).
+
+    The block is filled one column of one row group at a time, so the
+    whole file is never held as Arrow buffers, a pandas frame and float64
+    columns at once (Arrow decodes a whole row group when asked for all its
+    columns, about twice its size); the values are those pandas gives
+    (holes as NaN).
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path, pre_buffer=False)
+    except Exception:  # pandas.read_parquet says what is wrong, as before
+        return None
+    with pf:
+        names = _numeric_fields(pf)
+        if names is None or pf.metadata.num_rows == 0:
+            return None
+        n = pf.metadata.num_rows
+        block = np.empty((n, len(names)), dtype=np.float64)
+        start = 0
+        for group in range(pf.num_row_groups):
+            stop = start + pf.metadata.row_group(group).num_rows
+            for j, name in enumerate(names):
+                chunk = pf.read_row_group(group, columns=[name], use_threads=False)
+                block[start:stop, j] = chunk.column(0).to_numpy()
+            start = stop
+    if start != n:
+        raise ValueError(f"read {start} rows, the file metadata says {n}")
+    columns = [block[:, j] for j in range(len(names))]
+    return _Table(names, columns, named=True, block=block)
 
 
 #: What a corrupt or truncated .npy/.npz file raises inside numpy/zipfile.
@@ -344,6 +415,10 @@ def _array_table(path, A, what):
         image_shape = tuple(int(s) for s in A.shape[1:])
         A = A.reshape(A.shape[0], -1)
     names = [f"x{i}" for i in range(A.shape[1])]
+    if A.dtype.kind in "biuf":  # one float64 block, its columns views of it
+        block = np.ascontiguousarray(A, dtype=np.float64)
+        columns = [block[:, j] for j in range(A.shape[1])]
+        return _Table(names, columns, False, image_shape=image_shape, block=block)
     columns = [_column_of(A[:, j]) for j in range(A.shape[1])]
     return _Table(names, columns, named=False, image_shape=image_shape)
 
