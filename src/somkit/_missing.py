@@ -208,6 +208,13 @@ def scale_warning(X, names=None, *, stacklevel=3):
     return ratio
 
 
+_NOT_INVERTIBLE = (
+    "impute needs a model whose steps before the map can be inverted "
+    "feature by feature (scalers); this model's prototypes cannot be "
+    "put back in the data's columns"
+)
+
+
 def impute(model, X):
     """Fill each hole (NaN) of X with the value of its sample's BMU prototype.
 
@@ -236,9 +243,13 @@ def impute(model, X):
     >>> impute(som, np.array([[np.nan, 4.9]])).round(2).tolist()
     [[5.05, 4.9]]
     """
+    from somkit._encode import OneHotText
     from somkit._model import to_data_units, to_map_space, unwrap
 
-    som, _ = unwrap(model)
+    som, prefix = unwrap(model)
+    if prefix is not None and isinstance(prefix.steps[0][1], OneHotText):
+        # its text columns cannot take a prototype's 0/1 shares back
+        raise ValueError(_NOT_INVERTIBLE + " (a one-hot step for text columns).")
     if hasattr(X, "iloc"):  # a frame: its values, columns in its own order
         values = X.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
@@ -254,9 +265,5 @@ def impute(model, X):
     idx = np.asarray(searcher.predict(Z))
     proto = to_data_units(model, som.codebook_[idx])
     if proto is None or proto.shape != values.shape:
-        raise ValueError(
-            "impute needs a model whose steps before the map can be inverted "
-            "feature by feature (scalers); this model's prototypes cannot be "
-            "put back in the data's columns."
-        )
+        raise ValueError(_NOT_INVERTIBLE + ".")
     return np.where(holes, proto, values)
