@@ -205,19 +205,26 @@ class StreamBackend(NumpyBackend):
         """Rows ``rows`` of the stream, in that order, in memory (one pass)."""
         if not isinstance(X, ChunkStream):
             return super().rows(X, rows)
+        return self.rows_and_weights(X, rows)[0]
+
+    def rows_and_weights(self, X, rows):
+        """``(rows, their sample weights or None)`` of the stream, in one pass."""
         rows = np.asarray(rows)
         order = np.argsort(rows, kind="stable")
         wanted = rows[order]
         out = None
+        sw = np.empty(len(rows)) if X.weighted else None
         start = k = 0
-        for C, _ in X:
+        for C, w in X:
             if out is None:
                 out = np.empty((len(rows), X.shape[1]), dtype=C.dtype)
             stop = start + len(C)
             j = np.searchsorted(wanted, stop)
             out[order[k:j]] = C[wanted[k:j] - start]
+            if sw is not None:
+                sw[order[k:j]] = w[wanted[k:j] - start]
             k, start = j, stop
-        return out
+        return out, sw
 
     @_in_memory
     def stats(
