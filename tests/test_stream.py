@@ -249,3 +249,12 @@ def test_fit_stream_default_schedule_with_weights_equals_weighted_fit(init):
     np.testing.assert_allclose(
         a.history_["quantization_error"], b.history_["quantization_error"], rtol=1e-9
     )
+
+
+def test_fit_stream_names_an_empty_row_by_its_row_in_the_stream():
+    # row 57 of the stream is row 7 of its third chunk: the message gave 7
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    X[57] = np.nan
+    parts = np.array_split(X, 4)
+    with pytest.raises(ValueError, match=r"row\(s\) 57 \(0-based\)"):
+        SOM((3, 3), missing="ignore").fit_stream(lambda: iter(parts))

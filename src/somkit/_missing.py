@@ -67,12 +67,13 @@ def empty_rows(X, step=65536):
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def validate_array(est, X, reset):
+def validate_array(est, X, reset, first_row=0):
     """``validate_data`` of a map's in-memory X under its ``missing`` setting.
 
     "ignore": NaN allowed (infinities not), rows without any observed value
-    refused by :func:`check_holes`; "error": NaN refused with
-    :data:`NAN_MESSAGE`, other problems with scikit-learn's own message.
+    refused by :func:`check_holes` (numbered from ``first_row``: X may be
+    one chunk of a stream); "error": NaN refused with :data:`NAN_MESSAGE`,
+    other problems with scikit-learn's own message.
     """
     from sklearn.utils.validation import validate_data
 
@@ -88,7 +89,7 @@ def validate_array(est, X, reset):
 
     if est.missing == "ignore":
         X = check("allow-nan")
-        check_holes(X, est.missing)
+        check_holes(X, est.missing, first_row)
         return X
     try:
         return check(True)
@@ -137,18 +138,18 @@ def check_weight(sample_weight, n_samples):
     return sw
 
 
-def check_holes(X, missing):
+def check_holes(X, missing, first_row=0):
     """Refuse rows of X that the map cannot place (``missing="ignore"``).
 
     With "ignore", rows with no observed feature raise a ValueError naming
-    their row numbers; "error" has refused NaN already (see
+    their row numbers (plus ``first_row``); "error" has refused NaN already (see
     :data:`NAN_MESSAGE`).
     """
     if missing != "ignore" or X.shape[1] == 0:
         return
     rows = empty_rows(X)
     if len(rows):
-        shown = ", ".join(str(int(r)) for r in rows[:5])
+        shown = ", ".join(str(first_row + int(r)) for r in rows[:5])
         more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
         raise ValueError(
             f"{len(rows)} sample(s) of X have no observed feature (every value "

@@ -37,8 +37,9 @@ class ChunkStream:
         ``source()`` returns a fresh iterator over chunks. A chunk is an
         array-like of shape (rows, n_features) or a pair ``(X, weights)``.
     check : callable
-        ``check(X, first)`` returns the chunk as a float32/float64 array
-        (``first`` is True for the first non-empty chunk of the first pass).
+        ``check(X, first, start)`` returns the chunk as a float32/float64
+        array (``first`` is True for the first non-empty chunk of the first
+        pass; ``start`` is the stream's row number of its first row).
 
     Attributes (after :meth:`scan`)
     -------------------------------
@@ -74,7 +75,7 @@ class ChunkStream:
             X, w = item if isinstance(item, tuple) else (item, None)
             if np.shape(X)[0] == 0 if hasattr(X, "shape") else len(X) == 0:
                 continue
-            X = self.check(X, first and rows == 0)
+            X = self.check(X, first and rows == 0, rows)
             if w is not None:
                 w = np.asarray(w, dtype=np.float64).ravel()
                 if len(w) != len(X):
