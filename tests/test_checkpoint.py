@@ -219,6 +219,22 @@ def test_cli_checkpoint_and_resume(tmp_path):
     np.testing.assert_array_equal(a.steps[-1][1].labels_, b.steps[-1][1].labels_)
 
 
+def test_python_resume_of_a_cli_checkpoint_on_float32_rows(tmp_path):
+    # the command line scales an .npy of float32 as float64; SOM.resume on the
+    # file's own float32 rows refused them as "not the data of this run"
+    X = data(1500).astype(np.float32)
+    npy = tmp_path / "d.npy"
+    np.save(npy, X)
+    common = ["--grid", "5x5", "--epochs", "6", "-q"]
+    ck, ref = tmp_path / "run.npz", tmp_path / "ref.npz"
+    args = ["fit", str(npy), "-o", str(ref), *common, "--checkpoint", str(ck)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    resumed = SOM.resume(ck, np.load(npy))
+    np.testing.assert_array_equal(
+        resumed.steps[-1][1].codebook_, load(ref).steps[-1][1].codebook_
+    )
+
+
 _CLI_CTRL_C = textwrap.dedent(
     """
     import sys

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 from sklearn.datasets import load_iris
+from sklearn.exceptions import NotFittedError
 
 from somkit import SOM, metrics
 
@@ -102,6 +103,23 @@ def test_metric_argument_errors(fitted):
         metrics.topographic_error(som, X, adjacency="corners")
     with pytest.raises(ValueError, match="features"):
         metrics.quantization_error(som, X[:, :2])
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        metrics.quantization_error,
+        metrics.topographic_error,
+        metrics.map_error,
+        metrics.map_error_scorer,
+        metrics.distortion,
+    ],
+)
+def test_metrics_of_an_unfitted_map_raise_not_fitted(metric):
+    # topographic_error and map_error read grid_ before the fitted check
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(NotFittedError):
+        metric(SOM((3, 3)), X)
 
 
 def test_metrics_chunked_equal_whole(fitted):

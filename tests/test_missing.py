@@ -402,6 +402,26 @@ def test_impute_through_a_scaler_in_data_units():
     assert np.isfinite(impute(plain, Xh)).all()
 
 
+def test_impute_refuses_a_one_hot_model_by_name():
+    # the command line's model of a table with a text column (--categorical
+    # onehot): the frame's text used to fail in pandas' float conversion
+    import pandas as pd
+
+    from somkit._encode import OneHotText
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
+    frame["kind"] = rng.choice(["x", "y"], 60)
+    frame.loc[3, "a"] = np.nan
+    model = make_pipeline(
+        OneHotText(columns=[2]),
+        StandardScaler(),
+        SOM((3, 3), missing="ignore", random_state=0),
+    ).fit(frame)
+    with pytest.raises(ValueError, match="impute needs .*one-hot"):
+        impute(model, frame)
+
+
 @pytest.mark.parametrize("frac", [0.1, 0.3])
 def test_imputation_beats_column_means_on_breast_cancer(frac):
     """The issue's bar: RMSE at least 30% below column-mean imputation."""

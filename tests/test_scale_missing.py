@@ -115,7 +115,7 @@ def test_fit_stream_sample_init_fills_holes_with_observed_means(holed):
     """The reservoir's rows, each hole at its column's observed mean."""
     from somkit._backends.stream import ChunkStream
 
-    stream = ChunkStream(_chunks(holed), lambda C, first: np.asarray(C, float))
+    stream = ChunkStream(_chunks(holed), lambda C, first, start: np.asarray(C, float))
     stream.scan(masked=True)
     be = resolve("auto", stream, missing="ignore")
     W = be.sample_rows(stream, 30, np.random.default_rng(0))

@@ -231,3 +231,30 @@ def test_fit_stream_default_schedule_with_subsample_equals_fit():
     assert a.history_["rows"] == b.history_["rows"]
     np.testing.assert_allclose(a.codebook_, b.codebook_, rtol=1e-9, atol=1e-9)
     assert a.outlier_threshold_ == pytest.approx(b.outlier_threshold_, rel=1e-12)
+
+
+@pytest.mark.parametrize("init", ["pca", "random"])
+def test_fit_stream_default_schedule_with_weights_equals_weighted_fit(init):
+    """(rows, weights) chunks: the ordering subsample keeps its rows' weights,
+    as fit's does (they were dropped: the ordering epochs ran unweighted)."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(12_000, 5)) + rng.integers(0, 4, (12_000, 1)) * 3.0
+    w = rng.uniform(0.1, 3.0, len(X))
+    parts = list(zip(np.array_split(X, 9), np.array_split(w, 9), strict=True))
+    kw = dict(grid=(4, 4), dtype="float64", init=init, random_state=0)
+    a = SOM(**kw).fit_stream(lambda: iter(parts))
+    b = SOM(**kw).fit(X, sample_weight=w)
+    assert min(b.history_["rows"]) < len(X)  # ordering epochs read a subsample
+    np.testing.assert_allclose(a.codebook_, b.codebook_, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        a.history_["quantization_error"], b.history_["quantization_error"], rtol=1e-9
+    )
+
+
+def test_fit_stream_names_an_empty_row_by_its_row_in_the_stream():
+    # row 57 of the stream is row 7 of its third chunk: the message gave 7
+    X = np.random.default_rng(0).normal(size=(100, 3))
+    X[57] = np.nan
+    parts = np.array_split(X, 4)
+    with pytest.raises(ValueError, match=r"row\(s\) 57 \(0-based\)"):
+        SOM((3, 3), missing="ignore").fit_stream(lambda: iter(parts))

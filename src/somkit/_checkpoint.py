@@ -187,6 +187,10 @@ def resume(cls, path, X, sample_weight=None, run=None):
         from sklearn.pipeline import Pipeline
 
         head = Pipeline(prefix)
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f":
+            # the command line scales its data as float64 (float32 rows
+            # scaled as float32 would differ and fail the data check)
+            X = X.astype(np.float64, copy=False)
         som._resume(head.transform(X), sample_weight, state, ck, every)
         return Pipeline([*prefix, (steps[-1]["name"], som)])
     som._resume(X, sample_weight, state, ck, every)

@@ -67,12 +67,13 @@ def empty_rows(X, step=65536):
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def validate_array(est, X, reset):
+def validate_array(est, X, reset, first_row=0):
     """``validate_data`` of a map's in-memory X under its ``missing`` setting.
 
     "ignore": NaN allowed (infinities not), rows without any observed value
-    refused by :func:`check_holes`; "error": NaN refused with
-    :data:`NAN_MESSAGE`, other problems with scikit-learn's own message.
+    refused by :func:`check_holes` (numbered from ``first_row``: X may be
+    one chunk of a stream); "error": NaN refused with :data:`NAN_MESSAGE`,
+    other problems with scikit-learn's own message.
     """
     from sklearn.utils.validation import validate_data
 
@@ -88,7 +89,7 @@ def validate_array(est, X, reset):
 
     if est.missing == "ignore":
         X = check("allow-nan")
-        check_holes(X, est.missing)
+        check_holes(X, est.missing, first_row)
         return X
     try:
         return check(True)
@@ -137,18 +138,18 @@ def check_weight(sample_weight, n_samples):
     return sw
 
 
-def check_holes(X, missing):
+def check_holes(X, missing, first_row=0):
     """Refuse rows of X that the map cannot place (``missing="ignore"``).
 
     With "ignore", rows with no observed feature raise a ValueError naming
-    their row numbers; "error" has refused NaN already (see
+    their row numbers (plus ``first_row``); "error" has refused NaN already (see
     :data:`NAN_MESSAGE`).
     """
     if missing != "ignore" or X.shape[1] == 0:
         return
     rows = empty_rows(X)
     if len(rows):
-        shown = ", ".join(str(int(r)) for r in rows[:5])
+        shown = ", ".join(str(first_row + int(r)) for r in rows[:5])
         more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
         raise ValueError(
             f"{len(rows)} sample(s) of X have no observed feature (every value "
@@ -208,6 +209,13 @@ def scale_warning(X, names=None, *, stacklevel=3):
     return ratio
 
 
+_NOT_INVERTIBLE = (
+    "impute needs a model whose steps before the map can be inverted "
+    "feature by feature (scalers); this model's prototypes cannot be "
+    "put back in the data's columns"
+)
+
+
 def impute(model, X):
     """Fill each hole (NaN) of X with the value of its sample's BMU prototype.
 
@@ -236,9 +244,13 @@ def impute(model, X):
     >>> impute(som, np.array([[np.nan, 4.9]])).round(2).tolist()
     [[5.05, 4.9]]
     """
+    from somkit._encode import OneHotText
     from somkit._model import to_data_units, to_map_space, unwrap
 
-    som, _ = unwrap(model)
+    som, prefix = unwrap(model)
+    if prefix is not None and isinstance(prefix.steps[0][1], OneHotText):
+        # its text columns cannot take a prototype's 0/1 shares back
+        raise ValueError(_NOT_INVERTIBLE + " (a one-hot step for text columns).")
     if hasattr(X, "iloc"):  # a frame: its values, columns in its own order
         values = X.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
@@ -254,9 +266,5 @@ def impute(model, X):
     idx = np.asarray(searcher.predict(Z))
     proto = to_data_units(model, som.codebook_[idx])
     if proto is None or proto.shape != values.shape:
-        raise ValueError(
-            "impute needs a model whose steps before the map can be inverted "
-            "feature by feature (scalers); this model's prototypes cannot be "
-            "put back in the data's columns."
-        )
+        raise ValueError(_NOT_INVERTIBLE + ".")
     return np.where(holes, proto, values)

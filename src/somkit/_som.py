@@ -610,8 +610,8 @@ default="pca"
         See :func:`somkit.metrics.topographic_error` for ``adjacency``.
         """
         check_choice("adjacency", adjacency, ADJACENCIES)
+        check_is_fitted(self, "codebook_")
         if self.grid_.n_units < 2:
-            check_is_fitted(self, "codebook_")
             return 0.0
         stats = self._quality(X, sample_weight, adjacency)
         return float(stats["te_sum"] / stats["weight"])

@@ -74,7 +74,8 @@ class StreamingMixin:
         with self._atomic():  # on any error the estimator stays as it was
             dtype = self._check_params()
             stream = ChunkStream(
-                chunks, lambda C, first: validate_array(self, C, reset=first)
+                chunks,
+                lambda C, first, start: validate_array(self, C, first, start),
             )
             backend = self._backend_for(stream, self.algorithm)
             stream.scan(masked=backend.masked)

@@ -129,6 +129,9 @@ def draw_subsample(be, X, sample_weight, size, rng):
     them in its own array type; sample weights follow their rows.
     """
     idx = rng.choice(X.shape[0], size=int(size), replace=False)
+    if sample_weight is None and getattr(X, "weighted", False):
+        # a stream of (rows, weights) chunks: both read in the same pass
+        return be.rows_and_weights(X, idx)
     sw = None if sample_weight is None else np.asarray(sample_weight)[idx]
     return be.rows(X, idx), sw
 

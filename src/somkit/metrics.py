@@ -11,7 +11,7 @@ block by block. Memory stays bounded by chunk-sized blocks; no
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import _check_sample_weight
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from somkit._layers import search_metric
 
@@ -117,6 +117,7 @@ def map_error(model, X, adjacency="edges", sample_weight=None):
 
     check_choice("adjacency", adjacency, ADJACENCIES)
     som, _ = unwrap(model)
+    check_is_fitted(som, "codebook_")
     Xm = to_map_space(model, X)
     pair = None if som.grid_.n_units < 2 else adjacency
     stats = som._quality(Xm, sample_weight, pair)

@@ -37,8 +37,9 @@ class ChunkStream:
         ``source()`` returns a fresh iterator over chunks. A chunk is an
         array-like of shape (rows, n_features) or a pair ``(X, weights)``.
     check : callable
-        ``check(X, first)`` returns the chunk as a float32/float64 array
-        (``first`` is True for the first non-empty chunk of the first pass).
+        ``check(X, first, start)`` returns the chunk as a float32/float64
+        array (``first`` is True for the first non-empty chunk of the first
+        pass; ``start`` is the stream's row number of its first row).
 
     Attributes (after :meth:`scan`)
     -------------------------------
@@ -74,7 +75,7 @@ class ChunkStream:
             X, w = item if isinstance(item, tuple) else (item, None)
             if np.shape(X)[0] == 0 if hasattr(X, "shape") else len(X) == 0:
                 continue
-            X = self.check(X, first and rows == 0)
+            X = self.check(X, first and rows == 0, rows)
             if w is not None:
                 w = np.asarray(w, dtype=np.float64).ravel()
                 if len(w) != len(X):
@@ -205,19 +206,26 @@ class StreamBackend(NumpyBackend):
         """Rows ``rows`` of the stream, in that order, in memory (one pass)."""
         if not isinstance(X, ChunkStream):
             return super().rows(X, rows)
+        return self.rows_and_weights(X, rows)[0]
+
+    def rows_and_weights(self, X, rows):
+        """``(rows, their sample weights or None)`` of the stream, in one pass."""
         rows = np.asarray(rows)
         order = np.argsort(rows, kind="stable")
         wanted = rows[order]
         out = None
+        sw = np.empty(len(rows)) if X.weighted else None
         start = k = 0
-        for C, _ in X:
+        for C, w in X:
             if out is None:
                 out = np.empty((len(rows), X.shape[1]), dtype=C.dtype)
             stop = start + len(C)
             j = np.searchsorted(wanted, stop)
             out[order[k:j]] = C[wanted[k:j] - start]
+            if sw is not None:
+                sw[order[k:j]] = w[wanted[k:j] - start]
             k, start = j, stop
-        return out
+        return out, sw
 
     @_in_memory
     def stats(
