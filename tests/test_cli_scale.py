@@ -457,7 +457,7 @@ def test_data_options_refused_in_chunks_say_what_works(messy, tmp_path):
         *base, "--stream", "--categorical", "onehot"
     )
     assert "onehot learns" in fail(*base, "--sample", "50", "--categorical", "onehot")
-    assert "missing='ignore'" in fail(
+    assert "--missing ignore" in fail(
         *base, "--stream", "--categorical", "drop", "--missing", "error"
     )
     run(*base, "--categorical", "onehot", *FIT)  # in memory: encoded
@@ -469,3 +469,31 @@ def test_data_options_refused_in_chunks_say_what_works(messy, tmp_path):
     assert "sep and decimal apply to text files" in fail(
         "fit", npy, "-o", tmp_path / "n.npz", "--stream", "--sep", ";"
     )
+
+
+def test_online_at_scale_is_refused_in_command_line_words(data, tmp_path):
+    d, _, _ = data
+    base = ["fit", d / "a.parquet", "-o", tmp_path / "m.npz", "--columns", "a,b,c,d"]
+    line = fail(*base, "--stream", "--algorithm", "online", *FIT)
+    assert "--algorithm online" in line and "--sample N" in line
+    assert "backend=" not in line
+    # on a sample the rows are in memory: online trains there
+    run(*base, "--sample", "500", "--algorithm", "online", *FIT)
+
+
+@pytest.mark.parametrize("to", ["o.csv", "o.parquet"])
+def test_predict_with_holes_on_a_missing_error_model(data, tmp_path, to):
+    d, X, _ = data
+    run("fit", d / "a.npy", "-o", tmp_path / "m.npz", "--missing", "error", *FIT)
+    holed = X[:50].astype(np.float64)
+    holed[3, 1] = np.nan
+    np.save(tmp_path / "h.npy", holed)
+    line = fail("predict", tmp_path / "m.npz", tmp_path / "h.npy", "-o", tmp_path / to)
+    assert "--missing error" in line and "--missing ignore" in line
+    assert "SOM(" not in line
+    assert not (tmp_path / to).exists()
+    # the same file without holes is placed as the model's own predict places it
+    np.save(tmp_path / "ok.npy", X[:50])
+    run("predict", tmp_path / "m.npz", tmp_path / "ok.npy", "-o", tmp_path / "ok.csv")
+    got = pd.read_csv(tmp_path / "ok.csv")["bmu"].to_numpy()
+    np.testing.assert_array_equal(got, load(tmp_path / "m.npz").predict(X[:50]))

@@ -29,8 +29,11 @@ class StreamingMixin:
         additions); the pca init comes from moments merged over the chunks
         in the first pass, which also checks them and counts the rows. The
         minibatch rule visits the chunks in the stream's order and the rows
-        of each chunk in random order. ``labels_`` is not set (it would grow
-        with the data): call :meth:`predict` on each chunk.
+        of each chunk in random order, so its map differs from ``fit``'s
+        (which shuffles all rows); ``init="sample"`` draws its rows by
+        reservoir sampling of the stream, so it differs from ``fit``'s draw
+        too. ``labels_`` is not set (it would grow with the
+        data): call :meth:`predict` on each chunk.
 
         Parameters
         ----------

@@ -283,6 +283,7 @@ def _predict_in_memory(model, data, output, id_column, raw_cells, opts):
 
     from somkit._atomic import atomic_write
     from somkit._model import to_map_space, unwrap
+    from somkit.cli._scale import check_holes
     from somkit.cli._training import read_model_data
 
     check_outputs([output], [model, data])
@@ -290,7 +291,9 @@ def _predict_in_memory(model, data, output, id_column, raw_cells, opts):
     som, _ = unwrap(model)
     dataset = read_model_data(data, model, opts, id_column=id_column, skip_empty=False)
     n = dataset.n_samples
-    keep = ~np.isnan(to_map_space(model, dataset.X)).all(axis=1)
+    Xm = np.asarray(to_map_space(model, dataset.X))
+    keep = ~np.isnan(Xm).all(axis=1)
+    check_holes(som, Xm, keep)
     idx = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, np.nan)
     if keep.any():

@@ -194,6 +194,7 @@ def assign(model, som, X):
         warnings.filterwarnings("ignore", message=NAMES_WARNING)
         Xm = np.asarray(to_map_space(model, X))
     keep = ~np.isnan(Xm).all(axis=1)
+    check_holes(som, Xm, keep)
     idx = np.full(len(Xm), -1, dtype=np.int64)
     dist = np.full(len(Xm), np.nan)
     if keep.all():
@@ -201,6 +202,18 @@ def assign(model, som, X):
     elif keep.any():
         idx[keep], dist[keep] = som._bmu(Xm[keep])
     return idx, dist
+
+
+def check_holes(som, Xm, keep):
+    """Refuse holes for a map trained with ``--missing error``, in CLI words."""
+    if getattr(som, "missing", "error") != "error":
+        return
+    if np.isnan(Xm[keep]).any():
+        raise CliError(
+            "the data has rows with holes (missing values) but the model was "
+            "trained with --missing error, so it cannot place them: fill them "
+            "first, or train with --missing ignore (the default)."
+        )
 
 
 def result_columns(som, chunk, idx, dist, source=None):

@@ -100,7 +100,18 @@ def observed_rows(reader, missing, quiet):
     whole. With ``--missing error`` every chunk is passed on as read.
     """
     if missing != "ignore":
-        return reader
+
+        def refused():
+            for C in reader():
+                if np.isnan(C).any():
+                    raise CliError(
+                        "the data has holes (missing values) and --missing "
+                        "error refuses them: fill them first, or use --missing "
+                        "ignore (the default)."
+                    )
+                yield C
+
+        return refused
     passes = []
 
     def chunks():
@@ -239,6 +250,13 @@ def train_from_file(reader, opts, *, sample, scheduler):
     if sample is not None and scheduler is not None:
         raise CliError(
             "--sample trains on the sample here; drop --scheduler (or --sample)."
+        )
+    if sample is None and opts.get("algorithm") == "online":
+        how = "on a dask cluster" if scheduler is not None else "from chunks"
+        raise CliError(
+            f"--algorithm online needs the rows in memory and cannot train {how}: "
+            "use --algorithm batch or minibatch, --sample N (train on a sample in "
+            "memory) or --no-stream."
         )
     quiet = opts["quiet"]
     if sample is not None:
