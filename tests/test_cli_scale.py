@@ -497,3 +497,34 @@ def test_predict_with_holes_on_a_missing_error_model(data, tmp_path, to):
     run("predict", tmp_path / "m.npz", tmp_path / "ok.npy", "-o", tmp_path / "ok.csv")
     got = pd.read_csv(tmp_path / "ok.csv")["bmu"].to_numpy()
     np.testing.assert_array_equal(got, load(tmp_path / "m.npz").predict(X[:50]))
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_predict_with_a_supervised_model_adds_its_predictions(data, tmp_path, kind):
+    # `somkit predict` on a SOMClassifier/SOMRegressor file: the unit as for any
+    # map (from the features layer) plus the model's own prediction
+    d, X, frame = data
+    if kind == "classifier":
+        y = frame["kind"].to_numpy()
+        model = somkit.SOMClassifier((4, 4), random_state=0).fit(X, y)
+    else:
+        y = X[:, 0] * 2.0 + X[:, 1]
+        model = somkit.SOMRegressor((4, 4), random_state=0).fit(X[:, 1:], y)
+    Xf = X if kind == "classifier" else X[:, 1:]
+    somkit.save(model, tmp_path / "s.npz")
+    np.save(tmp_path / "x.npy", Xf)
+    som, _ = unwrap(load(tmp_path / "s.npz"))
+    want_bmu = som.predict(Xf)
+    want = model.predict(Xf)
+    for out in ["o.csv", "o.parquet"]:
+        run("predict", tmp_path / "s.npz", tmp_path / "x.npy", "-o", tmp_path / out)
+        got = (
+            pd.read_csv(tmp_path / out)
+            if out.endswith(".csv")
+            else pd.read_parquet(tmp_path / out)
+        )
+        np.testing.assert_array_equal(got["bmu"].to_numpy(), want_bmu)
+        if kind == "classifier":
+            assert list(got["prediction"]) == list(want)
+        else:
+            np.testing.assert_allclose(got["prediction"].to_numpy(float), want)

@@ -282,8 +282,8 @@ def _predict_in_memory(model, data, output, id_column, raw_cells, opts):
     import csv
 
     from somkit._atomic import atomic_write
-    from somkit._model import to_map_space, unwrap
-    from somkit.cli._scale import check_holes
+    from somkit._model import unwrap
+    from somkit.cli._scale import assign
     from somkit.cli._training import read_model_data
 
     check_outputs([output], [model, data])
@@ -291,14 +291,8 @@ def _predict_in_memory(model, data, output, id_column, raw_cells, opts):
     som, _ = unwrap(model)
     dataset = read_model_data(data, model, opts, id_column=id_column, skip_empty=False)
     n = dataset.n_samples
-    Xm = np.asarray(to_map_space(model, dataset.X))
-    keep = ~np.isnan(Xm).all(axis=1)
-    check_holes(som, Xm, keep)
-    idx = np.full(n, -1, dtype=np.int64)
-    dist = np.full(n, np.nan)
-    if keep.any():
-        idx[keep] = model.predict(dataset.X[keep])
-        dist[keep] = -model.score_samples(dataset.X[keep])
+    idx, dist, pred = assign(model, som, dataset.X)
+    keep = idx >= 0
     coords = som.grid_.index_to_coords(np.maximum(idx, 0))
     coords = np.asarray(coords).reshape(n, -1)
     names = {1: ["position"], 2: ["row", "col"], 3: ["row", "col", "layer"]}[
@@ -313,6 +307,8 @@ def _predict_in_memory(model, data, output, id_column, raw_cells, opts):
         header.append(dataset.label_name)
         extra.append(dataset.labels)
     header += ["bmu", *names, "distance"]
+    if pred is not None:  # a supervised map: its class or target too
+        header.append("prediction")
     if output != "-":
         check_parent(output)
 
@@ -327,6 +323,8 @@ def _predict_in_memory(model, data, output, id_column, raw_cells, opts):
                 row += [int(idx[i]), *(int(c) for c in coords[i]), f"{dist[i]:.6g}"]
             else:  # no observed feature: no unit
                 row += [""] * (2 + coords.shape[1])
+            if pred is not None:
+                row.append("" if pred[i] is None else csv_cell(pred[i], raw_cells))
             writer.writerow(row)
 
     if output == "-":

@@ -180,14 +180,17 @@ def _csv_cells(values, raw_cells=False):
 
 
 def assign(model, som, X):
-    """``(bmu, distance)`` of the rows of X after the model's preprocessing.
+    """``(bmu, distance, prediction)`` of the rows of X.
 
-    One BMU search (predict and score_samples would be two). Rows with no
-    observed feature get bmu -1 and distance NaN (empty cells in the output).
+    One BMU search after the model's preprocessing (predict and
+    score_samples would be two). Rows with no observed feature get bmu -1
+    and distance NaN (empty cells in the output). ``prediction`` is the
+    class or target of a supervised map (SOMClassifier, SOMRegressor; None
+    in empty rows), else None.
     """
     import warnings
 
-    from somkit._model import to_map_space
+    from somkit._model import _final, _is_supervised, to_map_space
     from somkit.cli._app import NAMES_WARNING
 
     with warnings.catch_warnings():  # also on dask workers
@@ -201,7 +204,14 @@ def assign(model, som, X):
         idx[:], dist[:] = som._bmu(Xm)
     elif keep.any():
         idx[keep], dist[keep] = som._bmu(Xm[keep])
-    return idx, dist
+    pred = None
+    if _is_supervised(_final(model)):
+        pred = np.full(len(Xm), None, dtype=object)
+        if keep.any():
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=NAMES_WARNING)
+                pred[keep] = list(model.predict(X[keep]))
+    return idx, dist, pred
 
 
 def check_holes(som, Xm, keep):
@@ -216,8 +226,8 @@ def check_holes(som, Xm, keep):
         )
 
 
-def result_columns(som, chunk, idx, dist, source=None):
-    """Output columns of a chunk: [source], [id], [label], bmu, coords, distance."""
+def result_columns(som, chunk, idx, dist, source=None, pred=None):
+    """Output columns: [source], [id], [label], bmu, coords, distance, [prediction]."""
     cols = {}
     if source is not None:
         cols["source"] = np.full(len(idx), source, dtype=object)
@@ -233,6 +243,8 @@ def result_columns(som, chunk, idx, dist, source=None):
     for j, name in enumerate(grid_columns(som)):
         cols[name] = coords[:, j] if blank is None else blank(coords[:, j])
     cols["distance"] = dist
+    if pred is not None:
+        cols["prediction"] = pred
     return cols
 
 
@@ -309,8 +321,8 @@ def _labelled(reader, chunk):
 def local_results(model, som, reader, source):
     """Result columns chunk by chunk (the BMU search threads over the cores)."""
     for chunk in _prefetched(reader.chunks()):
-        idx, dist = assign(model, som, chunk.X)
-        yield result_columns(som, _labelled(reader, chunk), idx, dist, source)
+        idx, dist, pred = assign(model, som, chunk.X)
+        yield result_columns(som, _labelled(reader, chunk), idx, dist, source, pred)
 
 
 def _assign_block(reader, i, model):
@@ -318,8 +330,8 @@ def _assign_block(reader, i, model):
 
     som, _ = unwrap(model)
     chunk = _labelled(reader, reader.read_block(i))
-    idx, dist = assign(model, som, chunk.X)
-    return chunk, idx, dist
+    idx, dist, pred = assign(model, som, chunk.X)
+    return chunk, idx, dist, pred
 
 
 def cluster_results(client, model_future, som, reader, source):
@@ -337,8 +349,8 @@ def cluster_results(client, model_future, som, reader, source):
         while nxt < n_blocks and len(pending) < IN_FLIGHT:
             pending.append(client.submit(_assign_block, reader, nxt, model_future))
             nxt += 1
-        chunk, idx, dist = pending.popleft().result()
-        yield result_columns(som, chunk, idx, dist, source)
+        chunk, idx, dist, pred = pending.popleft().result()
+        yield result_columns(som, chunk, idx, dist, source, pred)
 
 
 def predict_files(
