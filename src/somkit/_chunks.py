@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from somkit._read import DataError
+
 __all__ = ["ChunkReader", "read"]
 
 #: Rows per chunk by default: about 32 MB of float64 per chunk.
@@ -38,10 +40,6 @@ CHUNK_ELEMENTS = 1 << 22
 _TABLES = {".parquet": "parquet", ".pq": "parquet"}
 _TEXT = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None}
 _ARRAYS = {".zarr": "zarr", ".h5": "hdf5", ".hdf5": "hdf5", ".he5": "hdf5"}
-
-
-class DataError(ValueError):
-    """A data file that cannot be streamed; one readable line."""
 
 
 @dataclass

@@ -387,18 +387,23 @@ def _read_parquet_numeric(path):
 _UNREADABLE = (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError)
 
 
+def _load_error(path, exc):
+    """The DataError for numpy's refusal ``exc`` to read ``path``."""
+    if isinstance(exc, ValueError) and (
+        "pickle" in str(exc) or "Object arrays" in str(exc)
+    ):
+        return DataError(
+            f"{path}: holds object arrays (pickled data); save plain numeric "
+            "arrays instead."
+        )
+    return DataError(f"{path}: cannot read ({exc}).")
+
+
 def _np_load(path):
     try:
         return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc) or "Object arrays" in str(exc):
-            raise DataError(
-                f"{path}: holds object arrays (pickled data); save plain numeric "
-                "arrays instead."
-            ) from None
-        raise DataError(f"{path}: cannot read ({exc}).") from None
-    except _UNREADABLE as exc:
-        raise DataError(f"{path}: cannot read ({exc}).") from None
+    except (*_UNREADABLE, ValueError) as exc:
+        raise _load_error(path, exc) from None
 
 
 def _array_table(path, A, what):
@@ -443,19 +448,9 @@ def _read_npz(path):
         raise DataError(f"{path}: not an .npz archive.")
     try:
         with npz:
-            try:
-                arrays = {k: npz[k] for k in npz.files}
-            except ValueError as exc:
-                if "pickle" in str(exc) or "Object arrays" in str(exc):
-                    raise DataError(
-                        f"{path}: holds object arrays (pickled data); save plain "
-                        "numeric arrays instead."
-                    ) from None
-                raise
+            arrays = {k: npz[k] for k in npz.files}
     except (*_UNREADABLE, ValueError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{path}: cannot read ({exc}).") from None
+        raise _load_error(path, exc) from None
     if not arrays:
         raise DataError(f"{path}: the archive holds no arrays.")
     key = next((k for k in _NPZ_FEATURE_KEYS if k in arrays), None)
