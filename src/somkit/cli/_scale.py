@@ -196,20 +196,19 @@ def assign(model, som, X):
     with warnings.catch_warnings():  # also on dask workers
         warnings.filterwarnings("ignore", message=NAMES_WARNING)
         Xm = np.asarray(to_map_space(model, X))
-    keep = ~np.isnan(Xm).all(axis=1)
-    check_holes(som, Xm, keep)
-    idx = np.full(len(Xm), -1, dtype=np.int64)
-    dist = np.full(len(Xm), np.nan)
-    if keep.all():
-        idx[:], dist[:] = som._bmu(Xm)
-    elif keep.any():
-        idx[keep], dist[keep] = som._bmu(Xm[keep])
-    pred = None
-    if _is_supervised(_final(model)):
-        pred = np.full(len(Xm), None, dtype=object)
-        if keep.any():
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=NAMES_WARNING)
+        keep = ~np.isnan(Xm).all(axis=1)
+        check_holes(som, Xm, keep)
+        idx = np.full(len(Xm), -1, dtype=np.int64)
+        dist = np.full(len(Xm), np.nan)
+        if keep.all():
+            idx[:], dist[:] = som._bmu(Xm)
+        elif keep.any():
+            idx[keep], dist[keep] = som._bmu(Xm[keep])
+        pred = None
+        if _is_supervised(_final(model)):
+            # its own predict: it may average several nearest units
+            pred = np.full(len(Xm), None, dtype=object)
+            if keep.any():
                 pred[keep] = list(model.predict(X[keep]))
     return idx, dist, pred
 
