@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from datetime import datetime, timezone
 
@@ -102,23 +103,11 @@ def xpysom_fit(X, spec):
         from xpysom import XPySom
     except ImportError:
         return None
-    rows, cols = spec["grid"]
-    som = XPySom(
-        rows,
-        cols,
-        X.shape[1],
-        sigma=max(rows, cols) / 2.0,
-        sigmaN=1.0,
-        learning_rate=0.5,
-        learning_rateN=0.01,
-        decay_function="linear",
-        neighborhood_function="gaussian",
-        std_coeff=1.0,
-        topology="rectangular",
-        activation_distance="euclidean",
-        random_seed=SEED,
-        xp=np,
-    )
+    # the common protocol's settings, from run.py (one definition)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import run
+
+    som = XPySom(**run.xpysom_params(spec["grid"], X.shape[1], np))
 
     def fit():
         som.pca_weights_init(X)
